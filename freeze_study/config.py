@@ -1,0 +1,88 @@
+"""Everything a run can be configured with, and its defaults: the one source of truth.
+
+The CLI, the MLproject and the sweep all build a `TrainConfig`; `train(cfg)` logs
+every field as an MLflow param, so a run is reproducible from its params alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+# Names shared by training, sweep and analysis (defined once, imported everywhere).
+STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+MAX_FREEZE = len(STAGES) - 1
+DEFAULT_EXPERIMENT = "freeze-study"
+DEFAULT_DATA = "AI-Lab-Makerere/beans"
+
+# Metric names (a contract with the sweep, the report and users' saved queries).
+TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
+VAL_LOSS, VAL_ACC = "val_loss", "val_acc"
+TEST_LOSS, TEST_ACC = "test_loss", "test_acc"
+EPOCH_TIME = "epoch_time_s"
+FIT_TIME = "fit_time_s"
+TRAINABLE_PARAMS, TOTAL_PARAMS = "trainable_params", "total_params"
+BEST_EPOCH, EPOCHS_RUN = "best_epoch", "epochs_run"
+EPOCH_METRICS = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, EPOCH_TIME)
+ONCE_METRICS = (TRAINABLE_PARAMS, TOTAL_PARAMS, TEST_LOSS, TEST_ACC, FIT_TIME, BEST_EPOCH, EPOCHS_RUN)
+
+PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
+ACCELERATORS = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: the study's recipe, every value a parameter."""
+
+    freeze: int = 0  # stem + first `freeze` residual stages frozen; 0 trains everything
+    data: str = DEFAULT_DATA  # Hugging Face dataset id, or a local DIR/{train,validation,test}/<class>/*
+    weights: str = "imagenet"  # "imagenet" (torchvision IMAGENET1K_V1), "none", or a state-dict file
+    batch_size: int = 16
+    lr: float = 1e-4
+    epochs: int = 30  # maximum; early stopping usually ends sooner
+    patience: int = 10  # early-stopping patience on val_loss, in epochs
+    num_workers: int = 4  # capped at the CPU count when the loaders are built
+    seed: int = 42
+    precision: str = "auto"  # 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true
+    accelerator: str = "auto"
+    log_every_n_steps: int = 10
+    experiment: str | None = None  # else $MLFLOW_EXPERIMENT_NAME, else DEFAULT_EXPERIMENT
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.freeze, int) and 0 <= self.freeze <= MAX_FREEZE,
+               "freeze", self.freeze, f"an integer in 0..{MAX_FREEZE}")
+        _check(self.batch_size >= 1, "batch_size", self.batch_size, "at least 1")
+        _check(self.lr > 0, "lr", self.lr, "greater than 0")
+        _check(self.epochs >= 1, "epochs", self.epochs, "at least 1")
+        _check(self.patience >= 1, "patience", self.patience, "at least 1")
+        _check(self.num_workers >= 0, "num_workers", self.num_workers, "0 or more")
+        _check(self.seed >= 0, "seed", self.seed, "0 or more")
+        _check(self.log_every_n_steps >= 1, "log_every_n_steps", self.log_every_n_steps, "at least 1")
+        _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {', '.join(PRECISIONS)}")
+        _check(self.accelerator in ACCELERATORS, "accelerator", self.accelerator,
+               f"one of {', '.join(ACCELERATORS)}")
+        _check(bool(self.data), "data", self.data, "a dataset id or a folder")
+        _check(bool(self.weights), "weights", self.weights, "'imagenet', 'none' or a file")
+
+    @property
+    def frozen_stages(self) -> tuple[str, ...]:
+        """Stage names frozen at this level: the stem and layer1..layerK."""
+        return STAGES[: self.freeze + 1] if self.freeze else ()
+
+    def params(self) -> dict[str, str]:
+        """The config as MLflow params (None values left out)."""
+        return {k: str(v) for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def experiment_name(self) -> str:
+        """--experiment, else $MLFLOW_EXPERIMENT_NAME, else the project's default."""
+        return self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+class ConfigError(ValueError):
+    """An invalid parameter value; the message names the parameter and the value."""
+
+
+def _check(ok: bool, name: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid {name}={value!r}: must be {expected}")

@@ -1,0 +1,200 @@
+"""Where the Beans images come from and how they become tensors.
+
+`load_data(spec)` takes a Hugging Face dataset id (default `AI-Lab-Makerere/beans`)
+or a local image folder `DIR/{train,validation,test}/<class>/*`, checks it, and
+returns the three splits with class names taken from the data. Pre-processing is
+the study's: RGB, resize to 224x224, ImageNet mean/std.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+SPLITS = ("train", "validation", "test")
+IMAGE_SIZE = 224
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PREPROCESSING = f"rgb,resize={IMAGE_SIZE}x{IMAGE_SIZE}:bilinear,uint8"  # part of every cache key
+
+
+class DataError(ValueError):
+    """The data cannot be used; the message names the folder, split, class or file."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: a way to open image i, its name for messages, and the labels."""
+
+    name: str
+    names: Sequence[str]  # file path, or "<dataset id>:<split>[i]"
+    labels: Sequence[int]
+    opener: Callable[[int], Image.Image] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def decode(self, i: int) -> np.ndarray:
+        """Image i as uint8 HxWx3 after RGB conversion and resizing."""
+        try:
+            img = self.opener(i)
+            img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise DataError(f"cannot decode image {self.names[i]}: {exc}") from None
+        return np.array(img, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Data:
+    """The three splits of one dataset and its class names (index order)."""
+
+    spec: str
+    classes: tuple[str, ...]
+    splits: dict[str, Split]
+    fingerprint: Callable[[], str] = field(repr=False)
+
+    @cached_property
+    def digest(self) -> str:
+        """Hash of the data's content (file bytes, or the HF dataset fingerprints) and labels."""
+        return self.fingerprint()
+
+
+def load_data(spec: str) -> Data:
+    """A local image folder if `spec` is a directory, else a Hugging Face dataset id."""
+    if os.path.isdir(spec):
+        return _load_folder(Path(spec))
+    if os.path.exists(spec) or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise DataError(f"data folder {spec} not found (expected {spec}/{{train,validation,test}}/<class>/*)")
+    return _load_hub(spec)
+
+
+def _load_folder(root: Path) -> Data:
+    files: dict[str, dict[str, list[Path]]] = {}
+    skipped: list[Path] = []
+    for split in SPLITS:
+        folder = root / split
+        if not folder.is_dir():
+            raise DataError(f"data folder {root} has no '{split}' split (expected {folder}/<class>/*)")
+        files[split] = {}
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            found = sorted(p for p in class_dir.rglob("*") if p.is_file())
+            images = [p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS]
+            skipped += [p for p in found if p.suffix.lower() not in IMAGE_EXTENSIONS]
+            if not images:
+                raise DataError(f"class '{class_dir.name}' of split '{split}' has no images ({class_dir})")
+            files[split][class_dir.name] = images
+        if not files[split]:
+            raise DataError(f"split '{split}' of {root} has no class folders ({folder}/<class>/*)")
+    classes = tuple(files["train"])
+    for split in SPLITS[1:]:
+        for name in set(classes) ^ set(files[split]):
+            has, lacks = ("train", split) if name in classes else (split, "train")
+            raise DataError(f"class '{name}' is in split '{has}' but not in split '{lacks}' of {root}")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} files in {root} that are not images by extension "
+                      f"(e.g. {skipped[0]})", stacklevel=2)
+    splits = {}
+    for split in SPLITS:
+        paths = [p for c in classes for p in files[split][c]]
+        labels = [i for i, c in enumerate(classes) for _ in files[split][c]]
+        for p in paths:
+            _check_image(p)
+        splits[split] = Split(split, [str(p) for p in paths], labels, lambda i, paths=paths: Image.open(paths[i]))
+
+    def fingerprint() -> str:
+        h = hashlib.sha256(repr(classes).encode())
+        for split in SPLITS:
+            for name, label in zip(splits[split].names, splits[split].labels):
+                h.update(f"{split}/{Path(name).relative_to(root)}:{label}:".encode())
+                h.update(hashlib.sha256(Path(name).read_bytes()).digest())
+        return h.hexdigest()
+
+    return Data(str(root), classes, splits, fingerprint)
+
+
+def _check_image(path: Path) -> None:
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        raise DataError(f"cannot decode image {path}: {exc}") from None
+
+
+def _load_hub(dataset_id: str) -> Data:
+    import datasets  # heavy import, only for the hub path
+
+    try:
+        dsd = datasets.load_dataset(dataset_id)
+    except Exception as exc:
+        raise DataError(f"cannot load Hugging Face dataset '{dataset_id}' ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); offline, pass --data DIR "
+                        "with a local image folder DIR/{train,validation,test}/<class>/*") from None
+    return from_hub_dataset(dataset_id, dsd)
+
+
+def from_hub_dataset(dataset_id: str, dsd: Any) -> Data:
+    """Wrap a `datasets.DatasetDict` with an Image column and a ClassLabel column."""
+    import datasets
+
+    missing = [s for s in SPLITS if s not in dsd]
+    if missing:
+        raise DataError(f"dataset '{dataset_id}' has no '{missing[0]}' split (has: {', '.join(dsd)})")
+    features = dsd["train"].features
+    image_col = next((k for k, f in features.items() if isinstance(f, datasets.Image)), None)
+    label_col = next((k for k, f in features.items() if isinstance(f, datasets.ClassLabel)), None)
+    if image_col is None or label_col is None:
+        raise DataError(f"dataset '{dataset_id}' needs an Image and a ClassLabel column (has: {features})")
+    classes = tuple(features[label_col].names)
+    splits = {}
+    for split in SPLITS:
+        ds = dsd[split]
+        labels = list(ds[label_col])
+        for c in set(range(len(classes))) - set(labels):
+            raise DataError(f"class '{classes[c]}' of split '{split}' of '{dataset_id}' has no images")
+        names = [f"{dataset_id}:{split}[{i}]" for i in range(len(ds))]
+        splits[split] = Split(split, names, labels, lambda i, ds=ds: ds[i][image_col])
+
+    def fingerprint() -> str:
+        return hashlib.sha256("".join(dsd[s]._fingerprint for s in SPLITS).encode()).hexdigest()
+
+    return Data(dataset_id, classes, splits, fingerprint)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NxHxWx3 (or HxWx3) -> float Nx3xHxW with ImageNet mean/std."""
+    x = images.permute(*range(images.dim() - 3), -1, -3, -2).float().div_(255)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Decodes image i on every access (the study's original input pipeline)."""
+
+    def __init__(self, split: Split):
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return normalize(torch.from_numpy(self.split.decode(i))), self.split.labels[i]
+
+
+def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,
+                num_workers: int, seed: int) -> torch.utils.data.DataLoader:
+    """A seeded DataLoader; `num_workers` is capped at the CPU count."""
+    workers = min(num_workers, os.cpu_count() or 1)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,96 @@
+"""Data loading: both sources, pre-processing, and one clear error per kind of bad data."""
+
+from __future__ import annotations
+
+import shutil
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image
+
+from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data
+from tests.conftest import CLASSES, make_image_folder
+
+
+def test_folder_classes_splits_and_preprocessing(image_folder):
+    data = load_data(str(image_folder))
+    assert data.classes == CLASSES
+    assert {s: len(split) for s, split in data.splits.items()} == {"train": 9, "validation": 9, "test": 9}
+    ds = ImageDataset(data.splits["train"])
+    for i in range(len(ds)):  # includes a grayscale JPEG and an RGBA PNG
+        x, y = ds[i]
+        assert x.shape == (3, 224, 224) and x.dtype.is_floating_point
+        assert y == data.splits["train"].labels[i]
+    assert abs(float(ds[0][0].mean())) < 3
+
+
+def test_hub_dataset_with_classlabel(tmp_path):
+    images = [Image.fromarray(np.full((30, 20, 3), 40 * i, dtype=np.uint8)) for i in range(3)]
+    features = datasets.Features({"image": datasets.Image(), "labels": datasets.ClassLabel(names=list(CLASSES))})
+    split = datasets.Dataset.from_dict({"image": images, "labels": [0, 1, 2]}, features=features)
+    dsd = datasets.DatasetDict({"train": split, "validation": split, "test": split})
+    data = from_hub_dataset("AI-Lab-Makerere/beans", dsd)
+    assert data.classes == CLASSES
+    x, y = ImageDataset(data.splits["test"])[2]
+    assert x.shape == (3, 224, 224) and y == 2
+    with pytest.raises(DataError, match="has no 'validation' split"):
+        from_hub_dataset("x/y", datasets.DatasetDict({"train": split, "test": split}))
+
+
+def test_missing_split(image_folder):
+    shutil.rmtree(image_folder / "validation")
+    with pytest.raises(DataError, match=r"has no 'validation' split"):
+        load_data(str(image_folder))
+
+
+def test_class_in_one_split_only(tmp_path):
+    root = make_image_folder(tmp_path / "d")
+    shutil.rmtree(root / "test" / "healthy")
+    with pytest.raises(DataError, match=r"class 'healthy' is in split 'train' but not in split 'test'"):
+        load_data(str(root))
+
+
+def test_empty_class(image_folder):
+    for f in (image_folder / "validation" / "bean_rust").iterdir():
+        f.unlink()
+    with pytest.raises(DataError, match=r"class 'bean_rust' of split 'validation' has no images"):
+        load_data(str(image_folder))
+
+
+def test_undecodable_image_is_named(image_folder):
+    bad = image_folder / "train" / "healthy" / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    with pytest.raises(DataError, match=r"cannot decode image .*broken\.jpg"):
+        load_data(str(image_folder))
+
+
+def test_truncated_image_is_named_when_decoded(image_folder):
+    good = next((image_folder / "test" / "healthy").glob("*.jpg"))
+    cut = image_folder / "test" / "healthy" / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # header intact, scan cut
+    data = load_data(str(image_folder))
+    i = data.splits["test"].names.index(str(cut))
+    with pytest.raises(DataError, match=r"cannot decode image .*cut\.jpg"):
+        data.splits["test"].decode(i)
+
+
+def test_non_images_are_skipped_with_a_count(image_folder):
+    (image_folder / "train" / "healthy" / "notes.txt").write_text("x")
+    (image_folder / "test" / "bean_rust" / "Thumbs.db").write_bytes(b"x")
+    with pytest.warns(UserWarning, match=r"skipped 2 files .* not images by extension"):
+        data = load_data(str(image_folder))
+    assert len(data.splits["train"]) == 9
+
+
+def test_missing_folder_is_not_taken_for_a_hub_id(tmp_path):
+    with pytest.raises(DataError, match="data folder .* not found"):
+        load_data(str(tmp_path / "nowhere"))
+
+
+def test_digest_follows_content(tmp_path):
+    a = load_data(str(make_image_folder(tmp_path / "a")))
+    b = load_data(str(make_image_folder(tmp_path / "b")))
+    assert a.digest == b.digest  # same bytes, same labels, other place
+    Image.new("RGB", (9, 9)).save(tmp_path / "b" / "train" / "healthy" / "healthy_0.jpg")
+    assert load_data(str(tmp_path / "b")).digest != a.digest

@@ -1,0 +1,56 @@
+"""The ways a user starts a run: `mlflow run .` and a remote `mlflow server`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from freeze_study.train import train
+from tests.conftest import runs_of
+from tests.test_train import assert_complete_run
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def mlflow_run(*params: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT), "--env-manager", "local",
+            "--experiment-name", "freeze-study"]
+    for p in params:
+        args += ["-P", p]
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_mlflow_run_makes_exactly_one_complete_run(store, tiny_config, tmp_path):
+    done = mlflow_run("freeze=1", f"data={tiny_config.data}", "weights=none", "epochs=2", "batch_size=4",
+                      "num_workers=0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = runs_of(store)
+    assert run.data.tags["mlflow.project.entryPoint"] == "main"
+    cfg = dataclasses.replace(tiny_config, freeze=1, log_every_n_steps=10)
+    assert_complete_run(store, run.info.run_id, cfg, epochs=2)
+
+
+@pytest.mark.slow
+def test_mlflow_run_with_invalid_parameter_fails_with_reason(store, tiny_config, tmp_path):
+    done = mlflow_run("freeze=7", f"data={tiny_config.data}", "weights=none", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "invalid freeze=7" in done.stderr
+    (run,) = runs_of(store)
+    assert run.info.status == "FAILED" and "invalid freeze=7" in run.data.tags["error"]
+
+
+@pytest.mark.slow
+def test_training_against_a_tracking_server(mlflow_server, tiny_config):
+    result = train(tiny_config)
+    assert_complete_run(mlflow_server, result.run_id, tiny_config, epochs=2)
+    artifacts = {a.path for a in mlflow_server.list_artifacts(result.run_id)}
+    assert "model_summary.txt" in artifacts
+    assert mlflow.pytorch.load_model(f"runs:/{result.run_id}/model") is not None

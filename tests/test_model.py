@@ -1,0 +1,84 @@
+"""Freeze levels: exact trainable counts, frozen weights and BatchNorm statistics never change."""
+
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from freeze_study.config import STAGES
+from freeze_study.data import ImageDataset, load_data, make_loader
+from freeze_study.lit import FreezeClassifier
+from freeze_study.model import WeightsError, build_resnet18, count_params, split
+from freeze_study.train import export_model
+
+EXPECTED_TRAINABLE = {0: 11_178_051, 1: 11_020_547, 2: 10_494_979, 3: 8_395_267, 4: 1_539}
+
+
+@pytest.mark.parametrize("freeze", range(5))
+def test_trainable_counts_per_level(freeze):
+    net = build_resnet18(3, "none")
+    module = FreezeClassifier(net, freeze, lr=1e-3)
+    assert count_params(net) == (EXPECTED_TRAINABLE[freeze], 11_178_051)
+    opt = module.configure_optimizers()
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == EXPECTED_TRAINABLE[freeze]
+
+
+@pytest.mark.parametrize("freeze", [0, 2, 4])
+def test_prefix_then_suffix_is_the_network(freeze):
+    net = build_resnet18(3, "none").eval()
+    prefix, suffix = split(net, freeze)
+    x = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(suffix(prefix(x)), net(x), rtol=0, atol=0)
+    torch.testing.assert_close(export_model(net)(x), net(x))
+
+
+def test_frozen_stages_and_batchnorm_statistics_do_not_change(image_folder):
+    pl.seed_everything(0)
+    data = load_data(str(image_folder))
+    net = build_resnet18(3, "none")
+    module = FreezeClassifier(net, freeze=2, lr=1e-2)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    frozen = [k for k in before if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2")]
+    assert any("running_mean" in k for k in frozen)
+    loader = make_loader(ImageDataset(data.splits["train"]), 4, True, 0, 0)
+    trainer = pl.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, loader)
+    after = net.state_dict()
+    for k in frozen:
+        assert torch.equal(after[k], before[k]), f"frozen {k} changed"
+    changed = {k for k in before if not torch.equal(after[k], before[k])}
+    assert "layer3.0.bn1.running_mean" in changed  # trainable BatchNorm still updates
+    assert {"layer3.0.conv1.weight", "fc.weight"} <= changed
+
+
+def test_weights_file_round_trip_and_mismatch(tmp_path):
+    source = build_resnet18(1000, "none")
+    good = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), good)
+    net = build_resnet18(3, str(good))
+    torch.testing.assert_close(net.conv1.weight, source.conv1.weight)
+    assert net.fc.out_features == 3
+    bad = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3)}, bad)
+    with pytest.raises(WeightsError, match=r"other\.pth does not match torchvision's resnet18"):
+        build_resnet18(3, str(bad))
+    with pytest.raises(WeightsError, match="not found"):
+        build_resnet18(3, str(tmp_path / "missing.pth"))
+
+
+def test_imagenet_weights_offline_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # nothing cached there
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # a closed loopback port: offline, no traffic out
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(WeightsError) as err:
+        build_resnet18(3, "imagenet")
+    message = str(err.value)
+    assert "\n" not in message and "--weights PATH" in message and "--weights none" in message
+
+
+def test_stage_names_are_the_contract():
+    assert STAGES == ("stem", "layer1", "layer2", "layer3", "layer4")
