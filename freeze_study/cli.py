@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-from freeze_study.config import ConfigError, TrainConfig
+from freeze_study.config import ConfigError, SweepConfig, TrainConfig
 
 _HELP = {
     "freeze": "freeze the stem and the first K residual stages (0..4; 0 trains everything)",
@@ -45,12 +45,42 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from freeze_study.sweep import run_sweep
+
+    cfg = SweepConfig(levels=args.levels, seeds=args.seeds, train=config_from(args),
+                      storage=args.storage, study_name=args.study_name)
+    result = run_sweep(cfg)
+    print(f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
+          f"{result.trained} trained now, {len(result.failures)} failed")
+    if result.failures:
+        print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
+    return 1 if result.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="freeze-study", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train one run at one freeze level, tracked in MLflow")
     add_config_args(p)
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("sweep", help="train the grid of freeze levels x seeds (resumable) under one parent run")
+    p.add_argument("--levels", type=_int_list, default=SweepConfig.levels, help="freeze levels (default: 0,1,2,3,4)")
+    p.add_argument("--seeds", type=_int_list, default=SweepConfig.seeds, help="seeds (default: 42)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (default: optuna.db beside the SQLite MLflow store; SQLite is "
+                        "for one writer: use PostgreSQL or MySQL for many workers)")
+    p.add_argument("--study-name", default=None, help="Optuna study name (default: freeze-study-<sweep key>)")
+    add_config_args(p, skip=("freeze", "seed"))
+    p.set_defaults(func=_sweep)
     return parser
 
 

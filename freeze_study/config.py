@@ -7,6 +7,7 @@ every field as an MLflow param, so a run is reproducible from its params alone.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -26,6 +27,21 @@ TRAINABLE_PARAMS, TOTAL_PARAMS = "trainable_params", "total_params"
 BEST_EPOCH, EPOCHS_RUN = "best_epoch", "epochs_run"
 EPOCH_METRICS = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, EPOCH_TIME)
 ONCE_METRICS = (TRAINABLE_PARAMS, TOTAL_PARAMS, TEST_LOSS, TEST_ACC, FIT_TIME, BEST_EPOCH, EPOCHS_RUN)
+
+# Tags that tie a sweep together in MLflow.
+ROLE_TAG = "freeze_study.role"  # "sweep" on a sweep's parent run, "trial" on each child run
+SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
+GRID_POINT_TAG = "freeze_study.grid_point"  # "freeze=2 seed=42" on each child
+SWEEP_KEY_TAG = "freeze_study.sweep_key"  # hash of the grid and the shared training config
+STUDY_NAME_TAG = "optuna.study_name"  # on the parent and each child
+TRIAL_NUMBER_TAG = "optuna.trial_number"  # on each child
+PARENT_RUN_TAG = "mlflow.parentRunId"  # set by MLflow on nested runs
+
+
+def grid_point_name(freeze: int, seed: int) -> str:
+    """The name of a grid point, used as the child run's name and its grid-point tag."""
+    return f"freeze={freeze} seed={seed}"
+
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda")
@@ -86,3 +102,36 @@ class ConfigError(ValueError):
 def _check(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
         raise ConfigError(f"invalid {name}={value!r}: must be {expected}")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid of (freeze level, seed) over one shared training config."""
+
+    levels: tuple[int, ...] = tuple(range(MAX_FREEZE + 1))
+    seeds: tuple[int, ...] = (42,)
+    train: TrainConfig = TrainConfig()  # its freeze and seed are replaced per grid point
+    storage: str | None = None  # Optuna storage URL; default: optuna.db beside the SQLite MLflow store
+    study_name: str | None = None  # default: freeze-study-<sweep key>
+
+    def __post_init__(self) -> None:
+        _check(bool(self.levels) and all(0 <= k <= MAX_FREEZE for k in self.levels), "levels",
+               ",".join(map(str, self.levels)), f"a comma-separated list of integers in 0..{MAX_FREEZE}")
+        _check(len(set(self.levels)) == len(self.levels), "levels", self.levels, "without repeats")
+        _check(bool(self.seeds) and all(s >= 0 for s in self.seeds), "seeds", self.seeds,
+               "a comma-separated list of integers >= 0")
+        _check(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "without repeats")
+
+    @property
+    def grid(self) -> list[tuple[int, int]]:
+        """(freeze, seed) points in run order."""
+        return [(k, s) for k in self.levels for s in self.seeds]
+
+    def shared_params(self) -> dict[str, str]:
+        """The training config every grid point shares (freeze and seed vary, experiment is a place)."""
+        return {k: v for k, v in self.train.params().items() if k not in ("freeze", "seed", "experiment")}
+
+    def key(self) -> str:
+        """Same grid and shared config, same key: running it again resumes that sweep."""
+        text = repr((sorted(self.levels), sorted(self.seeds), sorted(self.shared_params().items())))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -32,20 +32,24 @@ def disable_autolog() -> None:
 
 
 @contextlib.contextmanager
-def run(run_name: str | None = None, nested: bool = False,
+def run(run_name: str | None = None, parent_run_id: str | None = None,
         tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED (KILLED on Ctrl-C) with the reason in the `error` tag.
 
     Inside `mlflow run` it continues the run that `mlflow run` created, so one
-    training makes one run.
+    training makes one run. A child run goes into its parent's experiment.
     """
-    resume = bool(os.environ.get("MLFLOW_RUN_ID")) and not nested
-    active = mlflow.start_run(run_name=None if resume else run_name, nested=nested, tags=tags)
+    if parent_run_id:
+        experiment_id = mlflow.MlflowClient().get_run(parent_run_id).info.experiment_id
+        active = mlflow.start_run(run_name=run_name, experiment_id=experiment_id,
+                                  parent_run_id=parent_run_id, tags=tags)
+    else:
+        resume = bool(os.environ.get("MLFLOW_RUN_ID"))
+        active = mlflow.start_run(run_name=None if resume else run_name, tags=tags)
     try:
         yield active
     except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        mark_failed(active.info.run_id, exc, RunStatus.KILLED if interrupted else RunStatus.FAILED)
+        mark_failed(active.info.run_id, exc)
         raise
     else:
         mlflow.end_run()
@@ -58,8 +62,9 @@ def log_new_params(params: dict[str, str]) -> None:
     mlflow.log_params({k: v for k, v in params.items() if k not in existing})
 
 
-def mark_failed(run_id: str, exc: BaseException, status: int = RunStatus.FAILED) -> None:
-    """Record why a run failed and end it (if it is the active run) with that status."""
+def mark_failed(run_id: str, exc: BaseException) -> None:
+    """Record why a run failed and end it FAILED (KILLED for Ctrl-C)."""
+    status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
     client = mlflow.MlflowClient()
     client.set_tag(run_id, ERROR_TAG, f"{type(exc).__name__}: {exc}"[:5000])
     active = mlflow.active_run()
@@ -70,7 +75,30 @@ def mark_failed(run_id: str, exc: BaseException, status: int = RunStatus.FAILED)
 
 
 def fail_launcher_run(exc: BaseException) -> None:
-    """Under `mlflow run`, record an error raised before training on the run it created."""
+    """Under `mlflow run`, record an error raised before any run started on the run it created."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if run_id:
         mark_failed(run_id, exc)
+
+
+def take_launcher_run() -> str | None:
+    """The run `mlflow run` created for this process, claimed once (later runs do not resume it)."""
+    return os.environ.pop("MLFLOW_RUN_ID", None)
+
+
+def default_optuna_storage() -> str:
+    """`optuna.db` beside a SQLite MLflow store, else in the working directory (one writer at a time)."""
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return f"sqlite:///{os.path.join(os.path.dirname(uri[len('sqlite:///'):]), 'optuna.db')}"
+    return "sqlite:///optuna.db"
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password, fit for a tag."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL (e.g. a journal file)
+        return url

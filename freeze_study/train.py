@@ -59,13 +59,13 @@ def _cpu_has_bf16() -> bool:
     return "amx_bf16" in flags  # AVX512-BF16 alone does not speed up convolutions: bf16 ran ~15x slower
 
 
-def train(cfg: TrainConfig, run_name: str | None = None, nested: bool = False,
-          tags: dict[str, str] | None = None) -> TrainResult:
+def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> TrainResult:
     """Fine-tune ResNet18 at `cfg.freeze` in one MLflow run; a failure ends the run FAILED with the reason."""
     accelerator, precision = resolve_device(cfg)
-    tracking.use_experiment(cfg.experiment_name())
+    if not parent_run_id:
+        tracking.use_experiment(cfg.experiment_name())
     tracking.enable_autolog()
-    with tracking.run(run_name or f"freeze={cfg.freeze} seed={cfg.seed}", nested=nested, tags=tags) as active:
+    with tracking.run(C.grid_point_name(cfg.freeze, cfg.seed), parent_run_id, tags) as active:
         tracking.log_new_params({**cfg.params(), "resolved_accelerator": accelerator,
                                  "resolved_precision": precision, "preprocessing": PREPROCESSING,
                                  "frozen_stages": ",".join(cfg.frozen_stages) or "none"})

@@ -1,0 +1,97 @@
+"""The sweep: one parent, one FINISHED child per grid point, resumable, failures retried."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+
+import freeze_study.config as C
+import freeze_study.sweep as sweep_module
+from freeze_study.cli import main
+from freeze_study.config import SweepConfig
+from freeze_study.sweep import run_sweep
+from tests.conftest import runs_of
+
+
+def children(client, parent_id, status=None):
+    runs = [r for r in runs_of(client) if r.data.tags.get(C.PARENT_RUN_TAG) == parent_id]
+    return [r for r in runs if status is None or r.info.status == status]
+
+
+def sweep_args(cfg: C.TrainConfig, levels: str, seeds: str) -> list[str]:
+    return ["sweep", "--levels", levels, "--seeds", seeds, "--data", cfg.data, "--weights", "none",
+            "--epochs", "1", "--batch-size", "4", "--num-workers", "0"]
+
+
+@pytest.mark.slow
+def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monkeypatch, tmp_path):
+    args = sweep_args(tiny_config, "0,4", "1,2")
+    real_train = sweep_module.train
+
+    def fail_freeze_4_seed_2(cfg, parent_run_id, tags):  # a real failure inside a real child run
+        if (cfg.freeze, cfg.seed) == (4, 2):
+            cfg = dataclasses.replace(cfg, weights=str(tmp_path / "no-such-weights.pth"))
+        return real_train(cfg, parent_run_id, tags)
+
+    monkeypatch.setattr(sweep_module, "train", fail_freeze_4_seed_2)
+    assert main(args) == 1  # one point failed: non-zero at the end, the others still ran
+    (parent,) = [r for r in runs_of(store) if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
+    pid = parent.info.run_id
+    assert parent.info.status == "FAILED" and "freeze=4 seed=2" in parent.data.tags["error"]
+    assert {r.data.tags[C.GRID_POINT_TAG] for r in children(store, pid, "FINISHED")} == {
+        "freeze=0 seed=1", "freeze=0 seed=2", "freeze=4 seed=1"}
+    (failed,) = children(store, pid, "FAILED")
+    assert "no-such-weights.pth" in failed.data.tags["error"]
+
+    monkeypatch.setattr(sweep_module, "train", real_train)
+    assert main(args) == 0  # resumes: only the failed point runs
+    assert main(args) == 0  # nothing left to run
+    runs = runs_of(store)
+    assert len([r for r in runs if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]) == 1
+    finished = children(store, pid, "FINISHED")
+    assert sorted(r.info.run_name for r in finished) == [
+        "freeze=0 seed=1", "freeze=0 seed=2", "freeze=4 seed=1", "freeze=4 seed=2"]
+    assert len(children(store, pid)) == 5  # 4 finished + the failed first try, nothing more
+    parent = store.get_run(pid)
+    assert parent.info.status == "FINISHED" and "error" not in parent.data.tags
+    assert parent.data.params["levels"] == "0,4" and parent.data.params["seeds"] == "1,2"
+    assert parent.data.params["epochs"] == "1" and "freeze" not in parent.data.params
+    child = finished[0]
+    assert child.data.params["epochs"] == "1" and child.data.metrics[C.TEST_ACC] >= 0
+    assert child.data.tags[C.STUDY_NAME_TAG] == parent.data.tags[C.STUDY_NAME_TAG]
+
+    study = optuna.load_study(study_name=parent.data.tags[C.STUDY_NAME_TAG],
+                              storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert study.user_attrs["mlflow_parent_run_id"] == pid
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted((t.params["freeze"], t.params["seed"]) for t in complete) == [(0, 1), (0, 2), (4, 1), (4, 2)]
+    assert {t.user_attrs["mlflow_run_id"] for t in complete} == {r.info.run_id for r in finished}
+
+
+def test_changed_training_config_is_a_new_sweep():
+    base = SweepConfig(levels=(0, 1), train=C.TrainConfig(epochs=3))
+    assert base.key() == SweepConfig(levels=(1, 0), train=C.TrainConfig(epochs=3, experiment="x")).key()
+    assert base.key() != SweepConfig(levels=(0, 1), train=C.TrainConfig(epochs=4)).key()
+    assert base.key() != SweepConfig(levels=(0, 1, 2), train=C.TrainConfig(epochs=3)).key()
+
+
+@pytest.mark.parametrize("flag,value,message", [("--levels", "0,5", "invalid levels=0,5"),
+                                                ("--seeds", "1,1", "invalid seeds")])
+def test_invalid_grid_is_named(store, tiny_config, capsys, flag, value, message):
+    args = sweep_args(tiny_config, "0", "1")
+    args[args.index(flag) + 1] = value
+    assert main(args) == 2
+    assert message in capsys.readouterr().err.replace("'", "")
+    assert runs_of(store) == []
+
+
+@pytest.mark.slow
+def test_sweep_against_a_tracking_server(mlflow_server, tiny_config, tmp_path):
+    cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=dataclasses.replace(tiny_config, epochs=1),
+                      storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")
+    result = run_sweep(cfg, say=lambda line: None)
+    assert result.failures == {} and result.finished == 2
+    assert len(children(mlflow_server, result.parent_run_id, "FINISHED")) == 2
+    assert run_sweep(cfg, say=lambda line: None).trained == 0
