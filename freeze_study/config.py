@@ -43,7 +43,13 @@ def grid_point_name(freeze: int, seed: int) -> str:
     return f"freeze={freeze} seed={seed}"
 
 
+# Names of what the feature cache records on a run.
+CACHE_BYTES, CACHE_BUILD_TIME, CACHE_SPILLED = "cache_bytes", "cache_build_s", "cache_spilled_bytes"
+FEATURE_CACHE_TAG, FEATURE_CACHE_REASON_TAG = "feature_cache", "feature_cache_reason"
+
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
+AUGMENTATIONS = ("none", "flip")
+SWITCH = ("on", "off")
 ACCELERATORS = ("auto", "cpu", "cuda")
 
 
@@ -63,6 +69,10 @@ class TrainConfig:
     precision: str = "auto"  # 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true
     accelerator: str = "auto"
     log_every_n_steps: int = 10
+    augment: str = "none"  # "flip": random horizontal flips of training images
+    feature_cache: str = "on"  # decode each image once and run the frozen prefix once, where valid
+    cache_memory_gb: float = 4.0  # beyond this (or half the free RAM), cached features go to disk
+    cache_dir: str | None = None  # else $FREEZE_STUDY_CACHE, else ~/.cache/freeze_study
     experiment: str | None = None  # else $MLFLOW_EXPERIMENT_NAME, else DEFAULT_EXPERIMENT
 
     def __post_init__(self) -> None:
@@ -78,6 +88,9 @@ class TrainConfig:
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {', '.join(PRECISIONS)}")
         _check(self.accelerator in ACCELERATORS, "accelerator", self.accelerator,
                f"one of {', '.join(ACCELERATORS)}")
+        _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
+        _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
+        _check(self.cache_memory_gb >= 0, "cache_memory_gb", self.cache_memory_gb, "0 or more")
         _check(bool(self.data), "data", self.data, "a dataset id or a folder")
         _check(bool(self.weights), "weights", self.weights, "'imagenet', 'none' or a file")
 
@@ -89,6 +102,11 @@ class TrainConfig:
     def params(self) -> dict[str, str]:
         """The config as MLflow params (None values left out)."""
         return {k: str(v) for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def cache_root(self) -> str:
+        """Where decoded images (and features over the memory budget) are cached."""
+        return (self.cache_dir or os.environ.get("FREEZE_STUDY_CACHE")
+                or os.path.join(os.path.expanduser("~"), ".cache", "freeze_study"))
 
     def experiment_name(self) -> str:
         """--experiment, else $MLFLOW_EXPERIMENT_NAME, else the project's default."""

@@ -181,14 +181,17 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 class ImageDataset(torch.utils.data.Dataset):
     """Decodes image i on every access (the study's original input pipeline)."""
 
-    def __init__(self, split: Split):
-        self.split = split
+    def __init__(self, split: Split, flip: bool = False):
+        self.split, self.flip = split, flip
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return normalize(torch.from_numpy(self.split.decode(i))), self.split.labels[i]
+        x = normalize(torch.from_numpy(self.split.decode(i)))
+        if self.flip and torch.rand(()) < 0.5:  # random horizontal flip (training only)
+            x = x.flip(-1)
+        return x, self.split.labels[i]
 
 
 def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,

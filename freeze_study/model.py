@@ -84,11 +84,28 @@ def stage(net: ResNet, name: str) -> nn.Sequential:
 
 
 def split(net: ResNet, freeze: int) -> tuple[nn.Sequential, nn.Sequential]:
-    """(frozen prefix, trainable suffix); they share modules with `net` and compose to net.forward."""
+    """(frozen prefix, trainable suffix); they share modules with `net` and compose to net.forward.
+
+    With every stage frozen the parameter-free pooling joins the prefix, so the
+    suffix is the linear head on 512 features.
+    """
     cut = freeze + 1 if freeze else 0
-    prefix = nn.Sequential(*(stage(net, s) for s in STAGES[:cut]))
-    suffix = nn.Sequential(*(stage(net, s) for s in STAGES[cut:]), net.avgpool, nn.Flatten(1), net.fc)
-    return prefix, suffix
+    pool = [net.avgpool, nn.Flatten(1)]
+    frozen = [stage(net, s) for s in STAGES[:cut]]
+    trainable = [stage(net, s) for s in STAGES[cut:]]
+    if trainable:
+        return nn.Sequential(*frozen), nn.Sequential(*trainable, *pool, net.fc)
+    return nn.Sequential(*frozen, *pool), nn.Sequential(net.fc)
+
+
+def frozen_prefix_problem(net: ResNet) -> str | None:
+    """Why the frozen stages are not a cacheable prefix (a frozen stage after a trainable one), or None."""
+    trainable = [s for s in STAGES if any(p.requires_grad for p in stage(net, s).parameters())]
+    frozen = [s for s in STAGES if s not in trainable]
+    late = [s for s in frozen if trainable and STAGES.index(s) > STAGES.index(trainable[0])]
+    if late:
+        return f"frozen stages {','.join(late)} follow trainable {trainable[0]}: not a prefix"
+    return None
 
 
 def freeze_prefix(prefix: nn.Module) -> None:

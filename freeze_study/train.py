@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from torch import nn
 import freeze_study.config as C
 from freeze_study import tracking
 from freeze_study.config import TrainConfig
-from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, Data, ImageDataset, load_data, make_loader
+from freeze_study.cache import CachePlan, build_loaders
+from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, Data, load_data
 from freeze_study.lit import FreezeClassifier
 from freeze_study.model import build_resnet18, count_params
 
@@ -77,27 +79,49 @@ def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, st
         module = FreezeClassifier(net, cfg.freeze, cfg.lr)
         trainable, total = count_params(net)
         mlflow.log_metrics({C.TRAINABLE_PARAMS: trainable, C.TOTAL_PARAMS: total})
-        loaders = {s: make_loader(ImageDataset(data.splits[s]), cfg.batch_size, s == "train",
-                                  cfg.num_workers, cfg.seed) for s in data.splits}
-        with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir:
-            best = ModelCheckpoint(dirpath=ckpt_dir, monitor=C.VAL_LOSS, mode="min", save_top_k=1)
-            trainer = pl.Trainer(
-                max_epochs=cfg.epochs, accelerator=accelerator, devices=1, precision=precision,
-                deterministic=True, logger=False, log_every_n_steps=cfg.log_every_n_steps,
-                callbacks=[EarlyStopping(C.VAL_LOSS, patience=cfg.patience, mode="min"), best],
-                default_root_dir=ckpt_dir, enable_model_summary=False)
+        with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
             start = time.perf_counter()
+            loaders, plan = build_loaders(cfg, data, net, module.parts[0], accelerator,
+                                          autocast_dtype(precision), spill)
+            module.features_input = plan.features
+            _log_cache(plan)
+            best = ModelCheckpoint(dirpath=ckpt_dir, monitor=C.VAL_LOSS, mode="min", save_top_k=1,
+                                   save_weights_only=True)
+            trainer = make_trainer(cfg, accelerator, precision, ckpt_dir,
+                                   [EarlyStopping(C.VAL_LOSS, patience=cfg.patience, mode="min"), best])
             trainer.fit(module, loaders["train"], loaders["validation"])
-            fit_time = time.perf_counter() - start
+            fit_time = time.perf_counter() - start  # includes building the cache
             checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
-        module.load_state_dict(checkpoint["state_dict"])
-        best_epoch = int(checkpoint["epoch"])
-        (test,) = trainer.test(module, loaders["test"], verbose=False)
+            module.load_state_dict(checkpoint["state_dict"])
+            best_epoch = int(checkpoint["epoch"])
+            (test,) = trainer.test(module, loaders["test"], verbose=False)
         mlflow.log_metrics({C.FIT_TIME: fit_time, C.BEST_EPOCH: best_epoch,
                             C.EPOCHS_RUN: trainer.current_epoch})
         _log_model(net, data)
         return TrainResult(active.info.run_id, module.history[best_epoch][C.VAL_ACC], test[C.TEST_ACC],
                            test[C.TEST_LOSS], fit_time, trainer.current_epoch, best_epoch)
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype Lightning uses for `precision` (None for fp32)."""
+    return {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(precision)
+
+
+def make_trainer(cfg: TrainConfig, accelerator: str, precision: str, root: str, callbacks: list,
+                 **overrides: object) -> pl.Trainer:
+    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics)."""
+    settings = dict(max_epochs=cfg.epochs, accelerator=accelerator, devices=1, precision=precision,
+                    deterministic=True, logger=False, log_every_n_steps=cfg.log_every_n_steps,
+                    callbacks=callbacks, default_root_dir=root, enable_model_summary=False)
+    return pl.Trainer(**{**settings, **overrides})
+
+
+def _log_cache(plan: CachePlan) -> None:
+    mlflow.set_tag(C.FEATURE_CACHE_TAG, "on" if plan.features else "off")
+    if plan.reason:
+        mlflow.set_tag(C.FEATURE_CACHE_REASON_TAG, plan.reason)
+    mlflow.log_metrics({C.CACHE_BYTES: plan.bytes, C.CACHE_BUILD_TIME: plan.build_s,
+                        C.CACHE_SPILLED: plan.spilled_bytes})
 
 
 def _log_inputs(data: Data) -> None:

@@ -38,6 +38,13 @@ def make_image_folder(root: Path, per_class: int = 3, classes: tuple[str, ...] =
     return root
 
 
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test has its own feature/decoded-image cache folder."""
+    monkeypatch.setenv("FREEZE_STUDY_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     return make_image_folder(tmp_path / "beans")

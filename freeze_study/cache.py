@@ -1,0 +1,179 @@
+"""Decode each image once and compute each frozen prefix once, so freezing saves wall time.
+
+Decoded images (uint8 224x224x3, ~150 KB each) live in a file cache keyed by the
+data's content and the pre-processing, shared by every epoch and every run. The
+frozen prefix's outputs are computed once per split and run (eval mode, no grad),
+kept in memory up to a budget and beyond it in memory-mapped files, deleted after
+the run. `feature_cache=off` is the study's original pipeline: decode every epoch,
+run every stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from freeze_study.config import TrainConfig
+from freeze_study.data import IMAGE_SIZE, PREPROCESSING, Data, ImageDataset, Split, make_loader, normalize
+
+FEATURE_BATCH = 64  # images per forward pass of the frozen prefix while the cache is built
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """Whether a run reads cached prefix outputs, why not, and what the cache cost."""
+
+    features: bool  # batches hold prefix outputs (else images)
+    reason: str | None  # why the prefix is not cached
+    bytes: int  # decoded images + features, memory and disk
+    build_s: float
+    spilled_bytes: int = 0  # features that did not fit the memory budget, memory-mapped on disk
+
+
+def prefix_problem(cfg: TrainConfig, net: nn.Module) -> str | None:
+    """Why the frozen prefix's outputs cannot be cached for this run, or None."""
+    from freeze_study.model import frozen_prefix_problem
+
+    if cfg.feature_cache == "off":
+        return "turned off (--feature-cache off)"
+    if cfg.freeze == 0:
+        return "nothing is frozen (freeze=0); decoded images are still cached"
+    if cfg.augment != "none":
+        return f"random augmentation ({cfg.augment}) changes the prefix's input every epoch"
+    return frozen_prefix_problem(net)
+
+
+def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:
+    """The split decoded and resized once, as a read-only uint8 memmap (built on first use)."""
+    key = hashlib.sha256(f"{data.digest}|{split.name}|{PREPROCESSING}".encode()).hexdigest()[:24]
+    path = root / "decoded" / f"{key}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                            shape=(len(split), IMAGE_SIZE, IMAGE_SIZE, 3))
+            loader = torch.utils.data.DataLoader(_Decoder(split), batch_size=32, num_workers=workers)
+            i = 0
+            for batch in loader:
+                out[i:i + len(batch)] = batch.numpy()
+                i += len(batch)
+            out.flush()
+            del out
+            os.replace(tmp, path)  # atomic: concurrent runs never read half a file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return np.load(path, mmap_mode="r")
+
+
+class _Decoder(torch.utils.data.Dataset):
+    def __init__(self, split: Split):
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(self.split.decode(i))
+
+
+class ArrayDataset(torch.utils.data.Dataset):
+    """Rows of a cached array (decoded images or prefix outputs) with their labels."""
+
+    def __init__(self, rows, labels, images: bool, flip: bool = False):
+        self.rows, self.labels, self.images, self.flip = rows, labels, images, flip
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        row = self.rows[i]
+        if not isinstance(row, torch.Tensor):
+            row = torch.from_numpy(np.array(row))  # a copy: memmaps are read-only
+        if self.images:
+            row = normalize(row)
+            if self.flip and torch.rand(()) < 0.5:
+                row = row.flip(-1)
+        return row, self.labels[i]
+
+
+def prefix_outputs(prefix: nn.Module, images: np.ndarray, device: str, autocast: torch.dtype | None,
+                   budget: list[int], spill: ExitStack, root: Path) -> torch.Tensor | np.ndarray:
+    """The prefix's output for every image: a tensor while `budget` (bytes left) allows, else a memmap."""
+    prefix = prefix.to(device).eval()
+    with torch.no_grad():
+        first = _forward(prefix, images[:1], device, autocast)
+    shape, dtype = (len(images), *first.shape[1:]), first.dtype
+    nbytes = int(np.prod(shape)) * first.element_size()
+    if nbytes <= budget[0]:
+        budget[0] -= nbytes
+        out = torch.empty(shape, dtype=dtype)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        folder = Path(spill.enter_context(tempfile.TemporaryDirectory(dir=root, prefix="features-")))
+        out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape,
+                                        dtype=str(dtype).replace("torch.", ""))
+    with torch.no_grad():
+        for i in range(0, len(images), FEATURE_BATCH):
+            chunk = _forward(prefix, images[i:i + FEATURE_BATCH], device, autocast)
+            out[i:i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.numpy()
+    return out
+
+
+def _forward(prefix: nn.Module, images: np.ndarray, device: str, autocast: torch.dtype | None) -> torch.Tensor:
+    x = normalize(torch.from_numpy(np.array(images))).to(device)
+    ctx = torch.autocast(device, dtype=autocast) if autocast else nullcontext()
+    with ctx:
+        return prefix(x).cpu()
+
+
+def memory_budget(cfg: TrainConfig) -> int:
+    """Bytes of cached features kept in RAM: --cache-memory-gb, at most half the free memory."""
+    budget = int(cfg.cache_memory_gb * 2**30)
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on this platform
+        return budget
+    return min(budget, free // 2)
+
+
+def build_loaders(cfg: TrainConfig, data: Data, net: nn.Module, prefix: nn.Module, device: str,
+                  autocast: torch.dtype | None, spill: ExitStack) -> tuple[dict, CachePlan]:
+    """DataLoaders for the three splits, and the plan: cached images/features, or the original pipeline.
+
+    Files spilled to disk live until `spill` closes.
+    """
+    if cfg.feature_cache == "off":
+        loaders = {s: make_loader(ImageDataset(data.splits[s], flip=s == "train" and cfg.augment == "flip"),
+                                  cfg.batch_size, s == "train", cfg.num_workers, cfg.seed) for s in data.splits}
+        return loaders, CachePlan(False, prefix_problem(cfg, net), 0, 0.0)
+    start = time.perf_counter()
+    root = Path(cfg.cache_root())
+    workers = min(cfg.num_workers, os.cpu_count() or 1)
+    images = {s: decoded_images(data.splits[s], data, root, workers) for s in data.splits}
+    size = sum(a.nbytes for a in images.values())
+    problem = prefix_problem(cfg, net)
+    budget = [memory_budget(cfg)]
+    loaders, spilled = {}, 0
+    for s, split in data.splits.items():
+        if problem is None:
+            rows = prefix_outputs(prefix, images[s], device, autocast, budget, spill, root)
+            size += rows.nbytes
+            spilled += rows.nbytes if isinstance(rows, np.ndarray) else 0
+        else:
+            rows = images[s]
+        dataset = ArrayDataset(rows, split.labels, images=problem is not None,
+                               flip=s == "train" and cfg.augment == "flip")
+        loaders[s] = make_loader(dataset, cfg.batch_size, s == "train", 0, cfg.seed)  # rows are ready
+    return loaders, CachePlan(problem is None, problem, size, time.perf_counter() - start, spilled)

@@ -1,0 +1,116 @@
+"""The feature cache: same numbers as the original pipeline, invalidation, memory budget, fallbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+import freeze_study.cache as cache_module
+import freeze_study.config as C
+from freeze_study.data import PREPROCESSING as ORIGINAL_PREPROCESSING
+from freeze_study.model import build_resnet18, frozen_prefix_problem
+from freeze_study.train import train
+
+
+def history(client, run_id, name):
+    return [m.value for m in client.get_metric_history(run_id, name)]
+
+
+def assert_same_numbers(client, a, b):
+    """Same losses to float noise: the prefix's outputs differ by ~1e-6 between batch shapes,
+    and Adam's first steps (update ~ lr * sign(grad)) amplify that a little per epoch."""
+    for name in (C.TRAIN_LOSS, C.VAL_LOSS):
+        first, second = history(client, a, name), history(client, b, name)
+        assert first[0] == pytest.approx(second[0], rel=1e-3), name
+        assert first == pytest.approx(second, rel=1e-2), name
+    test_a, test_b = (client.get_run(r).data.metrics for r in (a, b))
+    assert test_a[C.TEST_LOSS] == pytest.approx(test_b[C.TEST_LOSS], rel=1e-2)
+
+
+@pytest.mark.parametrize("freeze", [1, 4])
+def test_cached_and_uncached_runs_match(store, tiny_config, freeze):
+    cfg = dataclasses.replace(tiny_config, freeze=freeze)
+    cached = train(cfg)
+    plain = train(dataclasses.replace(cfg, feature_cache="off"))
+    assert_same_numbers(store, cached.run_id, plain.run_id)
+    on, off = store.get_run(cached.run_id).data, store.get_run(plain.run_id).data
+    assert on.tags[C.FEATURE_CACHE_TAG] == "on" and C.FEATURE_CACHE_REASON_TAG not in on.tags
+    assert on.metrics[C.CACHE_BYTES] > 0 and on.metrics[C.CACHE_BUILD_TIME] > 0
+    assert off.tags[C.FEATURE_CACHE_TAG] == "off" and "turned off" in off.tags[C.FEATURE_CACHE_REASON_TAG]
+    assert off.metrics[C.CACHE_BYTES] == 0
+
+
+def test_tiny_memory_budget_spills_to_disk_and_still_matches(store, tiny_config):
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1)
+    spilled = train(dataclasses.replace(cfg, cache_memory_gb=0))
+    in_memory = train(cfg)
+    assert store.get_run(spilled.run_id).data.metrics[C.CACHE_SPILLED] > 0
+    assert store.get_run(in_memory.run_id).data.metrics[C.CACHE_SPILLED] == 0
+    assert_same_numbers(store, spilled.run_id, in_memory.run_id)
+
+
+def test_decoded_images_are_reused_and_rebuilt_when_data_or_preprocessing_change(
+        store, tiny_config, isolated_cache, monkeypatch):
+    cfg = dataclasses.replace(tiny_config, freeze=3, epochs=1)
+    train(cfg)
+    decoded = sorted((isolated_cache / "decoded").glob("*.npy"))
+    assert len(decoded) == 3  # one file per split
+    train(dataclasses.replace(cfg, seed=1))
+    assert sorted((isolated_cache / "decoded").glob("*.npy")) == decoded  # reused
+    monkeypatch.setattr(cache_module, "PREPROCESSING", "rgb,resize=224x224:other")
+    train(cfg)
+    assert len(list((isolated_cache / "decoded").glob("*.npy"))) == 6
+    monkeypatch.setattr(cache_module, "PREPROCESSING", ORIGINAL_PREPROCESSING)
+    image = next((Path(tiny_config.data) / "test" / "healthy").glob("*.jpg"))
+    image.write_bytes(_other_jpeg())
+    train(cfg)
+    assert len(list((isolated_cache / "decoded").glob("*.npy"))) == 9  # new content, new key
+
+
+def _other_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 40), (10, 200, 30)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_new_weights_never_reuse_old_features(store, tiny_config, tmp_path):
+    files = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        path = tmp_path / f"w{seed}.pth"
+        torch.save(build_resnet18(1000, "none").state_dict(), path)
+        files.append(str(path))
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1)
+    first = train(dataclasses.replace(cfg, weights=files[0]))
+    second = train(dataclasses.replace(cfg, weights=files[1]))
+    plain = train(dataclasses.replace(cfg, weights=files[1], feature_cache="off"))
+    assert_same_numbers(store, second.run_id, plain.run_id)
+    assert history(store, first.run_id, C.TRAIN_LOSS) != history(store, second.run_id, C.TRAIN_LOSS)
+
+
+@pytest.mark.parametrize("changes,reason", [
+    ({"augment": "flip", "freeze": 2}, "random augmentation (flip)"),
+    ({"freeze": 0}, "nothing is frozen"),
+])
+def test_fallback_reason_is_recorded(store, tiny_config, changes, reason):
+    result = train(dataclasses.replace(tiny_config, epochs=1, **changes))
+    tags = store.get_run(result.run_id).data.tags
+    assert tags[C.FEATURE_CACHE_TAG] == "off" and reason in tags[C.FEATURE_CACHE_REASON_TAG]
+    assert store.get_run(result.run_id).data.metrics[C.CACHE_BYTES] > 0  # decoded images still cached
+
+
+def test_a_frozen_stage_after_a_trainable_one_is_not_a_prefix():
+    net = build_resnet18(3, "none")
+    net.layer2.requires_grad_(False)
+    assert "frozen stages layer2 follow trainable stem" in frozen_prefix_problem(net)
+    net.requires_grad_(True)
+    net.conv1.requires_grad_(False)
+    net.bn1.requires_grad_(False)
+    assert frozen_prefix_problem(net) is None
