@@ -3,7 +3,17 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test clean
+# `make sweep` overrides, e.g. make sweep DATA=../shared/beans WEIGHTS=none EPOCHS=2
+DATA ?= AI-Lab-Makerere/beans
+WEIGHTS ?= imagenet
+LEVELS ?= 0,1,2,3,4
+SEEDS ?= 42
+EPOCHS ?= 30
+SWEEP_ARGS ?=  # any other `freeze-study sweep` flags, e.g. SWEEP_ARGS="--feature-cache off"
+
+BENCH_DATA ?= ../shared/beans
+
+.PHONY: install test sweep report bench clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +26,18 @@ $(VENV)/.installed: pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The study's recipe on every level (early stopping on val_loss), then the report.
+sweep: install
+	$(BIN)/freeze-study sweep --levels $(LEVELS) --seeds $(SEEDS) --data $(DATA) --weights $(WEIGHTS) \
+		--epochs $(EPOCHS) --report $(SWEEP_ARGS)
+
+report: install
+	$(BIN)/freeze-study report
+
+# Seconds per epoch with and without the feature cache, per level (random init: no download).
+bench: install
+	$(BIN)/freeze-study bench --data $(BENCH_DATA) --weights none
 
 clean:
 	rm -rf reports lightning_logs .pytest_cache

@@ -121,7 +121,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 def level_name(freeze: int) -> str:
     """'freeze=2 (stem–layer2)': the level and the range of stages it freezes."""
-    stages = C.TrainConfig(freeze=freeze).frozen_stages
+    stages = C.TrainConfig(freeze=int(freeze)).frozen_stages
     return f"freeze={freeze} ({f'{stages[0]}–{stages[-1]}' if stages else 'nothing frozen'})"
 
 
@@ -130,22 +130,22 @@ def findings(summary: pd.DataFrame) -> list[str]:
     s = summary.set_index(FREEZE)
     acc, n = s[f"{C.TEST_ACC}_mean"] * 100, s["n"]
     best = acc.idxmax()
-    out = [f"The best mean test accuracy is {acc[best]:.1f}% at {level_name(best)} (n={n[best]})."]
+    out = [f"The best mean test accuracy is {acc[best]:.1f}% (n={n[best]}), at {level_name(best)}."]
     if len(s) > 1:
         close = s[acc >= acc[best] - WITHIN_PP].sort_index(ascending=False)
         cheap = close[C.TRAINABLE_PARAMS].idxmin()
         fewer = s[s[C.TRAINABLE_PARAMS] < s.loc[best, C.TRAINABLE_PARAMS]]
         if cheap != best:
-            out.append(f"{level_name(cheap)} is within {WITHIN_PP:g} percentage point of the best "
-                       f"({acc[cheap]:.1f}% vs {acc[best]:.1f}%) while training only {_params(s.loc[cheap])}: "
+            out.append(f"{level_name(cheap)} comes within {WITHIN_PP:g} percentage point of the best "
+                       f"({acc[cheap]:.1f}% vs {acc[best]:.1f}%) while training only {_params(s.loc[cheap])}, "
                        f"the fewest of any level that close.")
         elif fewer.empty:
             out.append(f"It also trains the fewest parameters of the levels run: {_params(s.loc[best])}.")
         else:
-            next_best = acc[fewer.index].idxmax()
-            out.append(f"No level that trains fewer parameters comes within {WITHIN_PP:g} percentage point; the "
-                       f"closest, {level_name(next_best)} ({_params(s.loc[next_best])}), reaches "
-                       f"{acc[next_best]:.1f}% ({acc[best] - acc[next_best]:.1f} points less).")
+            near = acc[fewer.index].idxmax()
+            out.append(f"No level that trains fewer parameters comes within {WITHIN_PP:g} percentage point of it; "
+                       f"the closest is {level_name(near)} at {acc[near]:.1f}% ({acc[best] - acc[near]:.1f} "
+                       f"points less), training {_params(s.loc[near])}.")
     fit, epochs = s[f"{C.FIT_TIME}_mean"], s[f"{C.EPOCHS_RUN}_mean"]
     fast, slow = fit.idxmin(), fit.idxmax()
     if fast != slow:
@@ -155,20 +155,32 @@ def findings(summary: pd.DataFrame) -> list[str]:
     else:
         out.append(f"Mean fit time: {fit[fast]:.0f} s over {epochs[fast]:.1f} epochs.")
     gap = (s[f"{C.TRAIN_ACC}_mean"] - s[f"{C.VAL_ACC}_mean"]) * 100
-    if gap.notna().any():
+    if gap.notna().any() and gap.max() <= 0:
+        out.append("At the tested checkpoint, validation accuracy is at or above train accuracy at every level.")
+    elif gap.notna().any():
         worst = gap.idxmax()
-        large = [level_name(k) for k in gap.index[gap >= LARGE_GAP_PP]]
-        out.append(f"At the tested checkpoint, the train − validation accuracy gap is largest at {level_name(worst)} "
-                   f"({gap[worst]:.1f} points); " + (f"{', '.join(large)} exceed {LARGE_GAP_PP:g} points."
-                                                     if large else f"no level exceeds {LARGE_GAP_PP:g} points."))
-    single = [level_name(k) for k in n.index[n == 1]]
-    if single:
-        out.append(f"{', '.join(single)} ran with a single seed, so its ± 0 says nothing about seed-to-seed spread.")
+        large = gap.index[gap >= LARGE_GAP_PP]
+        out.append(f"At the tested checkpoint, train accuracy exceeds validation accuracy most at {level_name(worst)} "
+                   f"({gap[worst]:.1f} points); "
+                   + (f"the gap is {LARGE_GAP_PP:g} points or more at {_levels(large)}." if len(large)
+                      else f"no level's gap reaches {LARGE_GAP_PP:g} points."))
+    single = n.index[n == 1]
+    if len(single):
+        out.append(f"{_levels(single)} ran with a single seed, so ± 0 there says nothing about seed-to-seed spread.")
     return out
 
 
+def _levels(levels: pd.Index) -> str:
+    return "freeze=" + ", ".join(str(k) for k in levels)
+
+
+def _pct(level: pd.Series) -> str:
+    pct = level["pct_trainable"]
+    return f"{pct:.1f}%" if pct >= 1 else f"{pct:.2g}%"  # the classifier head alone is ~0.014%
+
+
 def _params(level: pd.Series) -> str:
-    return f"{level[C.TRAINABLE_PARAMS]:,.0f} parameters ({level['pct_trainable']:.1f}% of the network)"
+    return f"{level[C.TRAINABLE_PARAMS]:,.0f} parameters ({_pct(level)} of the network)"
 
 
 def _cell(level: pd.Series, key: str, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
@@ -180,7 +192,8 @@ def _cell(level: pd.Series, key: str, scale: float = 1.0, digits: int = 1, unit:
 def _table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = ["freeze", "frozen stages", "trainable parameters", "fit time", "epochs run", "best epoch (0-based)",
               "validation accuracy", "test accuracy"]
-    rows = [[str(level[FREEZE]), str(level[FROZEN_STAGES]).replace(",", ", "), f"{level[C.TRAINABLE_PARAMS]:,.0f} ({level['pct_trainable']:.1f}%)", _cell(level, C.FIT_TIME, unit=" s"),
+    rows = [[str(level[FREEZE]), str(level[FROZEN_STAGES]).replace(",", ", "),
+             f"{level[C.TRAINABLE_PARAMS]:,.0f} ({_pct(level)})", _cell(level, C.FIT_TIME, unit=" s"),
              _cell(level, C.EPOCHS_RUN), _cell(level, C.BEST_EPOCH), _cell(level, C.VAL_ACC, 100, unit="%"),
              _cell(level, C.TEST_ACC, 100, unit="%")] for _, level in summary.iterrows()]
     return header, rows

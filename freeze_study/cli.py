@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
+from freeze_study.bench import BenchConfig
 from freeze_study.config import ConfigError, SweepConfig, TrainConfig
 
 _HELP = {
@@ -56,13 +58,42 @@ def _sweep(args: argparse.Namespace) -> int:
     from freeze_study.sweep import run_sweep
 
     cfg = SweepConfig(levels=args.levels, seeds=args.seeds, train=config_from(args),
-                      storage=args.storage, study_name=args.study_name)
+                      storage=args.storage or None, study_name=args.study_name or None)
     result = run_sweep(cfg)
     print(f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
           f"{result.trained} trained now, {len(result.failures)} failed")
     if result.failures:
         print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
+    if args.report and result.finished:
+        args.sweep, args.out = result.parent_run_id, None
+        _report(args)
     return 1 if result.failures else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from freeze_study.analysis import resolve_sweep, write_report
+
+    client = mlflow.MlflowClient()
+    sweep_id = resolve_sweep(client, args.experiment or TrainConfig().experiment_name(), args.sweep)
+    out = write_report(client, sweep_id, Path(args.out) if args.out else Path("reports") / sweep_id)
+    print(f"report for sweep {sweep_id}: {out / 'report.md'} (also logged to the run under report/)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from freeze_study.bench import BenchConfig, format_table, run_bench
+
+    if args.epochs_per_mode < 1 or args.limit < 0:
+        raise ConfigError(f"invalid epochs_per_mode={args.epochs_per_mode} or limit={args.limit}: "
+                          "need epochs >= 1 and limit >= 0")
+    bench = BenchConfig(train=config_from(args, freeze=0), levels=args.levels, epochs=args.epochs_per_mode,
+                        limit=args.limit, out=args.out)
+    result = run_bench(bench)
+    print(format_table(result))
+    print(f"written to {bench.out}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,14 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Optuna storage URL (default: optuna.db beside the SQLite MLflow store; SQLite is "
                         "for one writer: use PostgreSQL or MySQL for many workers)")
     p.add_argument("--study-name", default=None, help="Optuna study name (default: freeze-study-<sweep key>)")
+    p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
     add_config_args(p, skip=("freeze", "seed"))
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("bench", help="seconds per epoch with and without the feature cache, per level")
+    p.add_argument("--levels", type=_int_list, default=BenchConfig.levels, help="freeze levels (default: 0..4)")
+    p.add_argument("--epochs-per-mode", type=int, default=BenchConfig.epochs,
+                   help="epochs per level and mode; the first is warm-up (default: 2)")
+    p.add_argument("--limit", type=int, default=0, help="images per split (default: all)")
+    p.add_argument("--out", default=BenchConfig.out, help="JSON output (default: reports/bench.json)")
+    add_config_args(p, skip=("freeze", "epochs", "patience", "feature_cache", "experiment"))
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("report", help="figures and report.md/html for a sweep, from the tracking store")
+    p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, "
+                                                      "else freeze-study)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/<sweep run id>/)")
+    p.set_defaults(func=_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from freeze_study.data import DataError
+    from freeze_study.analysis import ReportError
     from freeze_study.model import WeightsError
 
     try:
@@ -97,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         tracking.fail_launcher_run(exc)
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
-    except (DataError, WeightsError) as exc:
+    except (DataError, WeightsError, ReportError) as exc:
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
 

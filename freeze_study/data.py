@@ -109,7 +109,7 @@ def _load_folder(root: Path) -> Data:
         labels = [i for i, c in enumerate(classes) for _ in files[split][c]]
         for p in paths:
             _check_image(p)
-        splits[split] = Split(split, [str(p) for p in paths], labels, lambda i, paths=paths: Image.open(paths[i]))
+        splits[split] = Split(split, [str(p) for p in paths], labels, _OpenFile(paths))
 
     def fingerprint() -> str:
         h = hashlib.sha256(repr(classes).encode())
@@ -162,12 +162,50 @@ def from_hub_dataset(dataset_id: str, dsd: Any) -> Data:
         for c in set(range(len(classes))) - set(labels):
             raise DataError(f"class '{classes[c]}' of split '{split}' of '{dataset_id}' has no images")
         names = [f"{dataset_id}:{split}[{i}]" for i in range(len(ds))]
-        splits[split] = Split(split, names, labels, lambda i, ds=ds: ds[i][image_col])
+        splits[split] = Split(split, names, labels, _OpenRow(ds, image_col))
 
     def fingerprint() -> str:
         return hashlib.sha256("".join(dsd[s]._fingerprint for s in SPLITS).encode()).hexdigest()
 
     return Data(dataset_id, classes, splits, fingerprint)
+
+
+def subset(data: Data, limit: int) -> Data:
+    """At most `limit` images per split, evenly spaced so every class stays (for quick benchmarks)."""
+    splits = {}
+    for name, split in data.splits.items():
+        keep = sorted(set(np.linspace(0, len(split) - 1, min(limit, len(split))).round().astype(int).tolist()))
+        splits[name] = Split(name, [split.names[i] for i in keep], [split.labels[i] for i in keep],
+                             _OpenSubset(split.opener, keep))
+    return Data(data.spec, data.classes, splits,
+                lambda: hashlib.sha256(f"{data.digest}|limit={limit}".encode()).hexdigest())
+
+
+# Openers are small classes, not lambdas, so DataLoader workers can be spawned (macOS, Windows, bench).
+@dataclass(frozen=True)
+class _OpenFile:
+    paths: Sequence[Path]
+
+    def __call__(self, i: int) -> Image.Image:
+        return Image.open(self.paths[i])
+
+
+@dataclass(frozen=True)
+class _OpenRow:
+    dataset: Any
+    column: str
+
+    def __call__(self, i: int) -> Image.Image:
+        return self.dataset[i][self.column]
+
+
+@dataclass(frozen=True)
+class _OpenSubset:
+    opener: Callable[[int], Image.Image]
+    keep: Sequence[int]
+
+    def __call__(self, i: int) -> Image.Image:
+        return self.opener(self.keep[i])
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

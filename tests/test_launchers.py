@@ -11,6 +11,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+import freeze_study.config as C
+
 from freeze_study.train import train
 from tests.conftest import runs_of
 from tests.test_train import assert_complete_run
@@ -18,9 +20,9 @@ from tests.test_train import assert_complete_run
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def mlflow_run(*params: str, cwd: Path) -> subprocess.CompletedProcess:
+def mlflow_run(*params: str, cwd: Path, entry: str = "main") -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT), "--env-manager", "local",
+    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT), "-e", entry, "--env-manager", "local",
             "--experiment-name", "freeze-study"]
     for p in params:
         args += ["-P", p]
@@ -45,6 +47,19 @@ def test_mlflow_run_with_invalid_parameter_fails_with_reason(store, tiny_config,
     assert "invalid freeze=7" in done.stderr
     (run,) = runs_of(store)
     assert run.info.status == "FAILED" and "invalid freeze=7" in run.data.tags["error"]
+
+
+@pytest.mark.slow
+def test_mlflow_run_sweep_entry_point_uses_its_run_as_the_parent(store, tiny_config, tmp_path):
+    done = mlflow_run("levels=0,4", "seeds=3", f"data={tiny_config.data}", "weights=none", "epochs=1",
+                      "batch_size=4", "num_workers=0", cwd=tmp_path, entry="sweep")
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(store)
+    (parent,) = [r for r in runs if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
+    assert parent.data.tags["mlflow.project.entryPoint"] == "sweep" and parent.info.status == "FINISHED"
+    kids = [r for r in runs if r.data.tags.get(C.PARENT_RUN_TAG) == parent.info.run_id]
+    assert sorted(r.info.run_name for r in kids) == ["freeze=0 seed=3", "freeze=4 seed=3"]
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in kids)
 
 
 @pytest.mark.slow

@@ -88,10 +88,24 @@ def test_invalid_grid_is_named(store, tiny_config, capsys, flag, value, message)
 
 
 @pytest.mark.slow
-def test_sweep_against_a_tracking_server(mlflow_server, tiny_config, tmp_path):
-    cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=dataclasses.replace(tiny_config, epochs=1),
-                      storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")
-    result = run_sweep(cfg, say=lambda line: None)
-    assert result.failures == {} and result.finished == 2
-    assert len(children(mlflow_server, result.parent_run_id, "FINISHED")) == 2
-    assert run_sweep(cfg, say=lambda line: None).trained == 0
+def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, tmp_path, capsys):
+    args = sweep_args(tiny_config, "1,3", "7") + ["--storage", f"sqlite:///{tmp_path / 'remote-optuna.db'}",
+                                                  "--report"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "[2/2] freeze=3 seed=7 done: val_acc=" in out and "left" in out
+    (parent,) = [r for r in runs_of(mlflow_server) if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
+    pid = parent.info.run_id
+    assert len(children(mlflow_server, pid, "FINISHED")) == 2
+    assert parent.data.tags["optuna.storage"].endswith("remote-optuna.db")
+    report = {a.path for a in mlflow_server.list_artifacts(pid, "report")}
+    assert {"report/report.md", "report/report.html", "report/test_results.png"} <= report
+    assert (tmp_path / "reports" / pid / "report.md").read_text().count("freeze=") >= 2
+    same = C.TrainConfig(data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0)
+    cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=same, storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")
+    assert run_sweep(cfg, say=lambda line: None).trained == 0  # the same sweep through the API
+
+
+def test_report_without_a_sweep_says_so(store, capsys):
+    assert main(["report"]) == 2
+    assert "no sweep runs in experiment 'freeze-study'" in capsys.readouterr().err

@@ -1,0 +1,136 @@
+"""Benchmark of the feature cache: seconds per epoch with and without it, per freeze level.
+
+`freeze-study bench --data ../shared/beans` (or `make bench`). Each (level, mode) runs
+in a fresh process so its peak memory is its own; the uncached baseline is the same
+code with `--feature-cache off`. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import freeze_study.config as C
+from freeze_study.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Which levels, how many epochs each, on how much data."""
+
+    train: TrainConfig
+    levels: tuple[int, ...] = tuple(range(C.MAX_FREEZE + 1))
+    epochs: int = 2  # the first is warm-up; the rest are the steady state
+    limit: int = 0  # images per split (0: all)
+    out: str = "reports/bench.json"
+
+
+def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
+    """Build the inputs and fit `epochs` epochs without checkpoints or tracking; runs in a child process."""
+    import pytorch_lightning as pl
+
+    from freeze_study.cache import build_loaders
+    from freeze_study.data import load_data, subset
+    from freeze_study.lit import FreezeClassifier
+    from freeze_study.model import build_resnet18, count_params
+    from freeze_study.train import autocast_dtype, make_trainer, resolve_device
+
+    data = load_data(cfg.data)
+    data = subset(data, limit) if limit else data
+    accelerator, precision = resolve_device(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    net = build_resnet18(len(data.classes), cfg.weights)
+    module = FreezeClassifier(net, cfg.freeze, cfg.lr)
+    with ExitStack() as spill, tempfile.TemporaryDirectory() as root:
+        start = time.perf_counter()
+        loaders, plan = build_loaders(cfg, data, net, module.parts[0], accelerator, autocast_dtype(precision), spill)
+        build_s = time.perf_counter() - start
+        module.features_input = plan.features
+        trainer = make_trainer(cfg, accelerator, precision, root, [], max_epochs=epochs, enable_checkpointing=False,
+                               enable_progress_bar=False, num_sanity_val_steps=0)
+        trainer.fit(module, loaders["train"], loaders["validation"])
+    epoch_s = [row[C.EPOCH_TIME] for row in module.history]
+    steady = statistics.median(epoch_s[1:] or epoch_s)
+    images = len(data.splits["train"]) + len(data.splits["validation"])
+    return {"freeze": cfg.freeze, "cache": "on" if plan.features or cfg.feature_cache == "on" else "off",
+            "features_cached": plan.features, "trainable_params": count_params(net)[0],
+            "build_s": build_s if cfg.feature_cache == "on" else 0.0, "epoch_s": epoch_s,
+            "steady_epoch_s": steady, "images_per_s": images / steady, "cache_bytes": plan.bytes,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "precision": precision, "accelerator": accelerator}
+
+
+def _in_fresh_process(cfg: TrainConfig, epochs: int, limit: int) -> dict:
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(measure, cfg, epochs, limit).result()
+
+
+def run_bench(bench: BenchConfig, say=print) -> dict:
+    """Uncached then cached, per level; the decoded-image cache is built cold once, first."""
+    from freeze_study.cache import decoded_images
+    from freeze_study.data import load_data, subset
+
+    with tempfile.TemporaryDirectory(prefix="freeze-study-bench-") as cache_dir:
+        base = dataclasses.replace(bench.train, cache_dir=cache_dir)
+        data = load_data(base.data)
+        data = subset(data, bench.limit) if bench.limit else data
+        start = time.perf_counter()
+        for split in data.splits.values():
+            decoded_images(split, data, Path(cache_dir), min(base.num_workers, os.cpu_count() or 1))
+        decode_s = time.perf_counter() - start
+        say(f"decoded {sum(len(s) for s in data.splits.values())} images once in {decode_s:.1f}s")
+        rows = []
+        for level in bench.levels:
+            for mode in ("off", "on"):
+                cfg = dataclasses.replace(base, freeze=level, feature_cache=mode)
+                rows.append(_in_fresh_process(cfg, bench.epochs, bench.limit))
+                say(f"freeze={level} cache={mode}: {rows[-1]['steady_epoch_s']:.2f} s/epoch")
+    result = {"data": bench.train.data, "limit": bench.limit, "epochs": bench.epochs,
+              "train_images": len(data.splits["train"]), "validation_images": len(data.splits["validation"]),
+              "decode_once_s": decode_s, "cpu_count": os.cpu_count(), "levels": _compare(rows, decode_s)}
+    Path(bench.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(bench.out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _compare(rows: list[dict], decode_s: float) -> list[dict]:
+    out = []
+    for off, on in zip(rows[::2], rows[1::2]):
+        out.append({"freeze": off["freeze"], "trainable_params": off["trainable_params"],
+                    "uncached_epoch_s": off["steady_epoch_s"], "cached_epoch_s": on["steady_epoch_s"],
+                    "speedup": off["steady_epoch_s"] / on["steady_epoch_s"],
+                    "build_s": on["build_s"], "build_with_decode_s": on["build_s"] + decode_s,
+                    "build_vs_uncached_epoch": (on["build_s"] + decode_s) / off["steady_epoch_s"],
+                    "uncached_images_per_s": off["images_per_s"], "cached_images_per_s": on["images_per_s"],
+                    "uncached_peak_rss_mb": off["peak_rss_mb"], "cached_peak_rss_mb": on["peak_rss_mb"],
+                    "cache_bytes": on["cache_bytes"], "features_cached": on["features_cached"],
+                    "uncached": off, "cached": on})
+    return out
+
+
+def format_table(result: dict) -> str:
+    """The benchmark as a fixed-width table."""
+    head = (f"{'freeze':>6} {'trainable':>10} {'uncached s/ep':>13} {'cached s/ep':>11} {'speed-up':>8} "
+            f"{'build s':>8} {'build/ep':>8} {'img/s off':>9} {'img/s on':>9} {'peak MB off':>11} "
+            f"{'peak MB on':>10} {'cache MB':>8}")
+    lines = [head, "-" * len(head)]
+    for r in result["levels"]:
+        lines.append(f"{r['freeze']:>6} {r['trainable_params']:>10,} {r['uncached_epoch_s']:>13.2f} "
+                     f"{r['cached_epoch_s']:>11.2f} {r['speedup']:>7.2f}x {r['build_with_decode_s']:>8.1f} "
+                     f"{r['build_vs_uncached_epoch']:>8.2f} {r['uncached_images_per_s']:>9.1f} "
+                     f"{r['cached_images_per_s']:>9.1f} {r['uncached_peak_rss_mb']:>11.0f} "
+                     f"{r['cached_peak_rss_mb']:>10.0f} {r['cache_bytes'] / 2**20:>8.0f}")
+    lines.append(f"s/ep: steady-state seconds per epoch (training {result['train_images']} + validation "
+                 f"{result['validation_images']} images); build: decoding all images once "
+                 f"({result['decode_once_s']:.1f}s, shared by every level and run) + the frozen prefix once.")
+    return "\n".join(lines)
