@@ -13,13 +13,17 @@ import html
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import RunStatus
 import numpy as np
 import pandas as pd
 
 import freeze_study.config as C
+from freeze_study import tracking
+
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 
 # Columns of the tidy tables; the first three are the TrainConfig fields / param names that train.py logs.
-FREEZE, SEED, FROZEN_STAGES = "freeze", "seed", "frozen_stages"
+FREEZE, SEED, FROZEN_STAGES = C.FREEZE_PARAM, C.SEED_PARAM, C.FROZEN_STAGES_PARAM
 RUN_ID, EPOCH, METRIC, VALUE = "run_id", "epoch", "metric", "value"
 SUMMARY_METRICS = (C.FIT_TIME, C.EPOCHS_RUN, C.BEST_EPOCH, C.TRAIN_ACC, C.VAL_ACC, C.TEST_ACC)
 WITHIN_PP = 1.0  # "as good as the best": mean test accuracy within this many percentage points
@@ -58,18 +62,6 @@ def resolve_sweep(client: mlflow.MlflowClient, experiment_name: str, sweep_id: s
     return sweep_id
 
 
-def _finished_children(client: mlflow.MlflowClient, sweep_run_id: str) -> list:
-    experiment_id = client.get_run(sweep_run_id).info.experiment_id
-    query = f"tags.`{C.PARENT_RUN_TAG}` = '{sweep_run_id}' and attributes.status = 'FINISHED'"
-    runs, token = [], None
-    while True:  # search_runs pages at 1000 runs
-        page = client.search_runs([experiment_id], query, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 def _history(client: mlflow.MlflowClient, run_id: str, key: str) -> pd.Series:
     """value by epoch; a step logged twice keeps its latest value."""
     points = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
@@ -86,7 +78,7 @@ def _at(series: pd.Series, epoch: float) -> float:
 def load_runs(client: mlflow.MlflowClient, sweep_run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, history) of the sweep's FINISHED child runs: one row per run, and one row per run × epoch × metric."""
     rows, long = [], []
-    for run in _finished_children(client, sweep_run_id):
+    for run in tracking.child_runs(client, sweep_run_id, FINISHED):
         params, metrics, run_id = run.data.params, run.data.metrics, run.info.run_id
         freeze, seed = int(params[FREEZE]), int(params[SEED])
         curves = {key: _history(client, run_id, key) for key in C.EPOCH_METRICS}

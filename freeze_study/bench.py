@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -37,6 +36,8 @@ class BenchConfig:
 
 def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
     """Build the inputs and fit `epochs` epochs without checkpoints or tracking; runs in a child process."""
+    import resource  # Unix only: imported where it is used
+
     import pytorch_lightning as pl
 
     from freeze_study.cache import build_loaders
@@ -56,8 +57,8 @@ def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
         loaders, plan = build_loaders(cfg, data, net, module.parts[0], accelerator, autocast_dtype(precision), spill)
         build_s = time.perf_counter() - start
         module.features_input = plan.features
-        trainer = make_trainer(cfg, accelerator, precision, root, [], max_epochs=epochs, enable_checkpointing=False,
-                               enable_progress_bar=False, num_sanity_val_steps=0)
+        trainer = make_trainer(dataclasses.replace(cfg, epochs=epochs), accelerator, precision, root, [],
+                               quiet=True)
         trainer.fit(module, loaders["train"], loaders["validation"])
     epoch_s = [row[C.EPOCH_TIME] for row in module.history]
     steady = statistics.median(epoch_s[1:] or epoch_s)
@@ -76,9 +77,10 @@ def _in_fresh_process(cfg: TrainConfig, epochs: int, limit: int) -> dict:
 
 
 def run_bench(bench: BenchConfig, say=print) -> dict:
-    """Uncached then cached, per level; the decoded-image cache is built cold once, first."""
+    """Uncached then cached, per level; the decoded-image cache is built cold once, first, in a
+    temporary folder (so --cache-dir is not used: a warm cache would hide the decoding cost)."""
     from freeze_study.cache import decoded_images
-    from freeze_study.data import load_data, subset
+    from freeze_study.data import load_data, subset, worker_count
 
     with tempfile.TemporaryDirectory(prefix="freeze-study-bench-") as cache_dir:
         base = dataclasses.replace(bench.train, cache_dir=cache_dir)
@@ -86,7 +88,7 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
         data = subset(data, bench.limit) if bench.limit else data
         start = time.perf_counter()
         for split in data.splits.values():
-            decoded_images(split, data, Path(cache_dir), min(base.num_workers, os.cpu_count() or 1))
+            decoded_images(split, data, Path(cache_dir), worker_count(base.num_workers))
         decode_s = time.perf_counter() - start
         say(f"decoded {sum(len(s) for s in data.splits.values())} images once in {decode_s:.1f}s")
         rows = []

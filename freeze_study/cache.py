@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from freeze_study.config import TrainConfig
-from freeze_study.data import IMAGE_SIZE, PREPROCESSING, Data, ImageDataset, Split, make_loader, normalize
+from freeze_study.data import (IMAGE_SIZE, PREPROCESSING, Data, ImageDataset, Split, make_loader, normalize,
+                               worker_count)
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen prefix while the cache is built
 
@@ -122,12 +123,12 @@ def prefix_outputs(prefix: nn.Module, images: np.ndarray, device: str, autocast:
     else:
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(spill.enter_context(tempfile.TemporaryDirectory(dir=root, prefix="features-")))
-        out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape,
-                                        dtype=str(dtype).replace("torch.", ""))
+        disk_dtype = np.float32 if dtype == torch.bfloat16 else str(dtype).replace("torch.", "")  # no bf16 in numpy
+        out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape, dtype=disk_dtype)
     with torch.no_grad():
         for i in range(0, len(images), FEATURE_BATCH):
             chunk = _forward(prefix, images[i:i + FEATURE_BATCH], device, autocast)
-            out[i:i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.numpy()
+            out[i:i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.float().numpy()
     return out
 
 
@@ -139,13 +140,23 @@ def _forward(prefix: nn.Module, images: np.ndarray, device: str, autocast: torch
 
 
 def memory_budget(cfg: TrainConfig) -> int:
-    """Bytes of cached features kept in RAM: --cache-memory-gb, at most half the free memory."""
+    """Bytes of cached features kept in RAM: --cache-memory-gb, at most half the available memory."""
     budget = int(cfg.cache_memory_gb * 2**30)
+    available = _available_memory()
+    return budget if available is None else min(budget, available // 2)
+
+
+def _available_memory() -> int | None:
+    try:  # MemAvailable counts reclaimable page cache, unlike free pages
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # not on this platform
-        return budget
-    return min(budget, free // 2)
+        return None
 
 
 def build_loaders(cfg: TrainConfig, data: Data, net: nn.Module, prefix: nn.Module, device: str,
@@ -160,8 +171,7 @@ def build_loaders(cfg: TrainConfig, data: Data, net: nn.Module, prefix: nn.Modul
         return loaders, CachePlan(False, prefix_problem(cfg, net), 0, 0.0)
     start = time.perf_counter()
     root = Path(cfg.cache_root())
-    workers = min(cfg.num_workers, os.cpu_count() or 1)
-    images = {s: decoded_images(data.splits[s], data, root, workers) for s in data.splits}
+    images = {s: decoded_images(data.splits[s], data, root, worker_count(cfg.num_workers)) for s in data.splits}
     size = sum(a.nbytes for a in images.values())
     problem = prefix_problem(cfg, net)
     budget = [memory_budget(cfg)]

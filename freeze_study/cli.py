@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def add_config_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
         if f.name in skip:
             continue
         kind = {"int": int, "float": float}.get(str(f.type), str)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default,
+        flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])  # mlflow run -P
+        parser.add_argument(*flags, dest=f.name, type=kind, default=f.default,
                             help=f"{_HELP.get(f.name, '')} (default: {f.default})".strip())
 
 
@@ -96,8 +98,19 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become ConfigError, so `main` reports them like any invalid parameter."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # runs end KILLED, not left RUNNING
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="freeze-study", description=__doc__)
+    parser = _Parser(prog="freeze-study", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train one run at one freeze level, tracked in MLflow")
     add_config_args(p)
@@ -109,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL (default: optuna.db beside the SQLite MLflow store; SQLite is "
                         "for one writer: use PostgreSQL or MySQL for many workers)")
-    p.add_argument("--study-name", default=None, help="Optuna study name (default: freeze-study-<sweep key>)")
+    p.add_argument("--study-name", "--study_name", default=None, help="Optuna study name (default: freeze-study-<sweep key>)")
     p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
     add_config_args(p, skip=("freeze", "seed"))
     p.set_defaults(func=_sweep)

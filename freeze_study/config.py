@@ -17,6 +17,9 @@ MAX_FREEZE = len(STAGES) - 1
 DEFAULT_EXPERIMENT = "freeze-study"
 DEFAULT_DATA = "AI-Lab-Makerere/beans"
 
+# Param names the sweep and the report read back (besides every TrainConfig field).
+FREEZE_PARAM, SEED_PARAM, FROZEN_STAGES_PARAM = "freeze", "seed", "frozen_stages"
+
 # Metric names (a contract with the sweep, the report and users' saved queries).
 TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
 VAL_LOSS, VAL_ACC = "val_loss", "val_acc"
@@ -90,7 +93,8 @@ class TrainConfig:
                f"one of {', '.join(ACCELERATORS)}")
         _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
-        _check(self.cache_memory_gb >= 0, "cache_memory_gb", self.cache_memory_gb, "0 or more")
+        _check(0 <= self.cache_memory_gb < float("inf"), "cache_memory_gb", self.cache_memory_gb,
+               "a finite number of GB, 0 or more")
         _check(bool(self.data), "data", self.data, "a dataset id or a folder")
         _check(bool(self.weights), "weights", self.weights, "'imagenet', 'none' or a file")
 
@@ -147,9 +151,18 @@ class SweepConfig:
 
     def shared_params(self) -> dict[str, str]:
         """The training config every grid point shares (freeze and seed vary, experiment is a place)."""
-        return {k: v for k, v in self.train.params().items() if k not in ("freeze", "seed", "experiment")}
+        return {k: v for k, v in self.train.params().items() if k not in (FREEZE_PARAM, SEED_PARAM, "experiment")}
 
     def key(self) -> str:
-        """Same grid and shared config, same key: running it again resumes that sweep."""
-        text = repr((sorted(self.levels), sorted(self.seeds), sorted(self.shared_params().items())))
+        """Same grid and shared config, same key: running it again resumes that sweep.
+
+        Knobs that change neither the results nor what is measured are left out.
+        """
+        shared = {k: v for k, v in self.shared_params().items() if k not in _NOT_IN_SWEEP_KEY}
+        if os.path.isdir(self.train.data):
+            shared["data"] = os.path.realpath(self.train.data)  # ./beans and beans are one dataset
+        text = repr((sorted(self.levels), sorted(self.seeds), sorted(shared.items())))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gb")

@@ -234,8 +234,19 @@ class ImageDataset(torch.utils.data.Dataset):
 
 def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,
                 num_workers: int, seed: int) -> torch.utils.data.DataLoader:
-    """A seeded DataLoader; `num_workers` is capped at the CPU count."""
-    workers = min(num_workers, os.cpu_count() or 1)
+    """A DataLoader whose order depends on `seed` alone; `num_workers` is capped at the CPU count.
+
+    The shuffling sampler has a generator of its own: a DataLoader also draws its workers'
+    base seed from its generator, once per epoch without persistent workers and once in all
+    with them, so sharing one would make the order depend on the number of workers.
+    """
+    workers = worker_count(num_workers)
+    sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed + 1))
+
+
+def worker_count(requested: int) -> int:
+    """DataLoader workers: as requested, at most one per CPU."""
+    return min(requested, os.cpu_count() or 1)

@@ -13,6 +13,9 @@ from freeze_study import config as C
 from freeze_study.model import freeze_prefix, split
 
 
+METRICS = {"train": (C.TRAIN_LOSS, C.TRAIN_ACC), "val": (C.VAL_LOSS, C.VAL_ACC), "test": (C.TEST_LOSS, C.TEST_ACC)}
+
+
 class FreezeClassifier(pl.LightningModule):
     """Cross-entropy classifier; logs the per-epoch metric contract, which MLflow autolog records."""
 
@@ -41,8 +44,9 @@ class FreezeClassifier(pl.LightningModule):
         logits = suffix(x if self.features_input else prefix(x))
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, batch_size=len(y))
+        loss_name, acc_name = METRICS[stage]
+        self.log(loss_name, loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(acc_name, acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch, batch_idx):

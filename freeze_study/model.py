@@ -15,8 +15,7 @@ from torchvision.models import ResNet, ResNet18_Weights, resnet18
 
 from freeze_study.config import STAGES
 
-STAGE_MODULES = {"stem": ("conv1", "bn1", "relu", "maxpool"),
-                 **{f"layer{i}": (f"layer{i}",) for i in range(1, 5)}}
+STAGE_MODULES = {STAGES[0]: ("conv1", "bn1", "relu", "maxpool"), **{s: (s,) for s in STAGES[1:]}}
 
 
 class WeightsError(RuntimeError):
@@ -66,8 +65,10 @@ def _load_state_file(net: ResNet, path: Path) -> None:
     if not isinstance(state, dict):
         raise WeightsError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
     body = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the head is replaced anyway
-    expected = {k for k in net.state_dict() if not k.startswith("fc.")}
-    missing, unexpected = sorted(expected - body.keys()), sorted(body.keys() - expected)
+    # old checkpoints (e.g. torchvision's resnet18-f37072fd.pth) predate BatchNorm's num_batches_tracked
+    expected = {k for k in net.state_dict() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
+    known = set(net.state_dict())
+    missing, unexpected = sorted(expected - body.keys()), sorted(body.keys() - known)
     if missing or unexpected:
         raise WeightsError(
             f"weights file {path} does not match torchvision's resnet18 key layout: "

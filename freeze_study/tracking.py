@@ -13,6 +13,8 @@ from typing import Iterator
 import mlflow
 from mlflow.entities import RunStatus
 
+from freeze_study.config import PARENT_RUN_TAG
+
 ERROR_TAG = "error"  # the reason a run FAILED, set on the run itself
 
 
@@ -84,6 +86,21 @@ def fail_launcher_run(exc: BaseException) -> None:
 def take_launcher_run() -> str | None:
     """The run `mlflow run` created for this process, claimed once (later runs do not resume it)."""
     return os.environ.pop("MLFLOW_RUN_ID", None)
+
+
+def child_runs(client: mlflow.MlflowClient, parent_id: str, status: str | None = None) -> list:
+    """The runs nested under `parent_id` (optionally only those with `status`), all pages."""
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    query = f"tags.`{PARENT_RUN_TAG}` = '{parent_id}'"
+    if status:
+        query += f" and attributes.status = '{status}'"
+    runs, token = [], None
+    while True:  # search_runs pages at 1000 runs
+        page = client.search_runs([experiment_id], query, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def default_optuna_storage() -> str:

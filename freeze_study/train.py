@@ -70,7 +70,7 @@ def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, st
     with tracking.run(C.grid_point_name(cfg.freeze, cfg.seed), parent_run_id, tags) as active:
         tracking.log_new_params({**cfg.params(), "resolved_accelerator": accelerator,
                                  "resolved_precision": precision, "preprocessing": PREPROCESSING,
-                                 "frozen_stages": ",".join(cfg.frozen_stages) or "none"})
+                                 C.FROZEN_STAGES_PARAM: ",".join(cfg.frozen_stages) or "none"})
         data = load_data(cfg.data)
         mlflow.log_param("classes", ",".join(data.classes))
         _log_inputs(data)
@@ -108,12 +108,16 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
 
 
 def make_trainer(cfg: TrainConfig, accelerator: str, precision: str, root: str, callbacks: list,
-                 **overrides: object) -> pl.Trainer:
-    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics)."""
-    settings = dict(max_epochs=cfg.epochs, accelerator=accelerator, devices=1, precision=precision,
-                    deterministic=True, logger=False, log_every_n_steps=cfg.log_every_n_steps,
-                    callbacks=callbacks, default_root_dir=root, enable_model_summary=False)
-    return pl.Trainer(**{**settings, **overrides})
+                 quiet: bool = False) -> pl.Trainer:
+    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics).
+
+    `quiet` (for timing): no checkpoints, progress bar or sanity validation.
+    """
+    return pl.Trainer(max_epochs=cfg.epochs, accelerator=accelerator, devices=1, precision=precision,
+                      deterministic=True, logger=False, log_every_n_steps=cfg.log_every_n_steps,
+                      callbacks=callbacks, default_root_dir=root, enable_model_summary=False,
+                      enable_checkpointing=not quiet, enable_progress_bar=not quiet,
+                      num_sanity_val_steps=0 if quiet else 2)
 
 
 def _log_cache(plan: CachePlan) -> None:

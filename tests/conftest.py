@@ -59,19 +59,28 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)  # artifacts (./mlruns) stay in the test's folder
     mlflow.set_tracking_uri(uri)
-    yield mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(uri)
+    yield client
+    _check_and_reset(client)
+
+
+def _check_and_reset(client: mlflow.MlflowClient) -> None:
+    """Fail if a run is still active or left RUNNING in the store; end them, autolog off."""
     leaked = mlflow.active_run()
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.pytorch.autolog(disable=True)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    running = client.search_runs(experiments, "attributes.status = 'RUNNING'") if experiments else []
     mlflow.set_tracking_uri(None)
     assert leaked is None, f"an MLflow run leaked: {leaked.info.run_id}"
+    assert not running, f"runs left RUNNING: {[r.info.run_name for r in running]}"
 
 
 @pytest.fixture
 def tiny_config(image_folder: Path) -> TrainConfig:
-    return TrainConfig(data=str(image_folder), weights="none", batch_size=4, epochs=2,
-                       num_workers=0, log_every_n_steps=1)
+    return TrainConfig(data=str(image_folder), weights="none", batch_size=4, epochs=2, num_workers=0,
+                       log_every_n_steps=1, accelerator="cpu", precision="32-true")  # the same on any host
 
 
 def runs_of(client: mlflow.MlflowClient, experiment: str = "freeze-study") -> list:
@@ -119,11 +128,10 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.delenv(var, raising=False)
         monkeypatch.chdir(tmp_path)
         mlflow.set_tracking_uri(uri)
-        yield mlflow.MlflowClient(uri)
+        client = mlflow.MlflowClient(uri)
+        yield client
+        _check_and_reset(client)
     finally:
-        while mlflow.active_run():
-            mlflow.end_run()
-        mlflow.pytorch.autolog(disable=True)
         mlflow.set_tracking_uri(None)
         os.killpg(proc.pid, signal.SIGTERM)
         try:

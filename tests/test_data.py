@@ -7,9 +7,10 @@ import shutil
 import datasets
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data
+from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data, make_loader
 from tests.conftest import CLASSES, make_image_folder
 
 
@@ -22,7 +23,9 @@ def test_folder_classes_splits_and_preprocessing(image_folder):
         x, y = ds[i]
         assert x.shape == (3, 224, 224) and x.dtype.is_floating_point
         assert y == data.splits["train"].labels[i]
-    assert abs(float(ds[0][0].mean())) < 3
+    image = Image.open(data.splits["train"].names[0]).convert("RGB").resize((224, 224), Image.BILINEAR)
+    expected = (np.array(image, dtype=np.float32)[:, :, 0] / 255 - 0.485) / 0.229  # red channel by hand
+    np.testing.assert_allclose(ds[0][0][0].numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_hub_dataset_with_classlabel(tmp_path):
@@ -94,3 +97,21 @@ def test_digest_follows_content(tmp_path):
     assert a.digest == b.digest  # same bytes, same labels, other place
     Image.new("RGB", (9, 9)).save(tmp_path / "b" / "train" / "healthy" / "healthy_0.jpg")
     assert load_data(str(tmp_path / "b")).digest != a.digest
+
+
+class _Index(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def test_shuffled_order_depends_on_the_seed_alone():
+    def order(workers: int, seed: int = 3) -> list[int]:
+        loader = make_loader(_Index(), 4, True, workers, seed)
+        return [int(i) for _ in range(3) for batch in loader for i in batch]  # three epochs
+
+    assert order(0) == order(1)  # cached (no workers) and uncached (workers) see the same batches
+    assert order(0)[:10] != order(0)[10:20]  # a new permutation each epoch
+    assert order(0) != order(0, seed=4)

@@ -6,7 +6,6 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from freeze_study.config import STAGES
 from freeze_study.data import ImageDataset, load_data, make_loader
 from freeze_study.lit import FreezeClassifier
 from freeze_study.model import WeightsError, build_resnet18, count_params, split
@@ -80,5 +79,9 @@ def test_imagenet_weights_offline_is_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in message and "--weights PATH" in message and "--weights none" in message
 
 
-def test_stage_names_are_the_contract():
-    assert STAGES == ("stem", "layer1", "layer2", "layer3", "layer4")
+def test_old_checkpoint_without_num_batches_tracked_loads(tmp_path):
+    state = {k: v for k, v in build_resnet18(1000, "none").state_dict().items()
+             if not k.endswith("num_batches_tracked")}  # as in torchvision's resnet18-f37072fd.pth
+    torch.save(state, tmp_path / "old.pth")
+    net = build_resnet18(3, str(tmp_path / "old.pth"))
+    torch.testing.assert_close(net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
