@@ -213,7 +213,7 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     x = images.permute(*range(images.dim() - 3), -1, -3, -2).float().div_(255)
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    return ((x - mean) / std).contiguous()  # NCHW, as collated single images: conv numerics match
 
 
 class ImageDataset(torch.utils.data.Dataset):
