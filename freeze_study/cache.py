@@ -26,8 +26,6 @@ from freeze_study.config import TrainConfig
 from freeze_study.data import (IMAGE_SIZE, PREPROCESSING, Data, ImageDataset, Split, make_loader, normalize,
                                worker_count)
 
-FEATURE_BATCH = 64  # images per forward pass of the frozen prefix while the cache is built
-
 
 @dataclass(frozen=True)
 class CachePlan:
@@ -109,9 +107,13 @@ class ArrayDataset(torch.utils.data.Dataset):
         return row, self.labels[i]
 
 
-def prefix_outputs(prefix: nn.Module, images: np.ndarray, device: str, autocast: torch.dtype | None,
-                   budget: list[int], spill: ExitStack, root: Path) -> torch.Tensor | np.ndarray:
-    """The prefix's output for every image: a tensor while `budget` (bytes left) allows, else a memmap."""
+def prefix_outputs(prefix: nn.Module, images: np.ndarray, batch_size: int, device: str,
+                   autocast: torch.dtype | None, budget: list[int], spill: ExitStack,
+                   root: Path) -> torch.Tensor | np.ndarray:
+    """The prefix's output for every image: a tensor while `budget` (bytes left) allows, else a memmap.
+
+    Computed in training-sized batches (on 2 CPU cores, batches of 64 ran ~35% slower than 16).
+    """
     prefix = prefix.to(device).eval()
     with torch.no_grad():
         first = _forward(prefix, images[:1], device, autocast)
@@ -126,8 +128,8 @@ def prefix_outputs(prefix: nn.Module, images: np.ndarray, device: str, autocast:
         disk_dtype = np.float32 if dtype == torch.bfloat16 else str(dtype).replace("torch.", "")  # no bf16 in numpy
         out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape, dtype=disk_dtype)
     with torch.no_grad():
-        for i in range(0, len(images), FEATURE_BATCH):
-            chunk = _forward(prefix, images[i:i + FEATURE_BATCH], device, autocast)
+        for i in range(0, len(images), batch_size):
+            chunk = _forward(prefix, images[i:i + batch_size], device, autocast)
             out[i:i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.float().numpy()
     return out
 
@@ -178,7 +180,7 @@ def build_loaders(cfg: TrainConfig, data: Data, net: nn.Module, prefix: nn.Modul
     loaders, spilled = {}, 0
     for s, split in data.splits.items():
         if problem is None:
-            rows = prefix_outputs(prefix, images[s], device, autocast, budget, spill, root)
+            rows = prefix_outputs(prefix, images[s], cfg.batch_size, device, autocast, budget, spill, root)
             size += rows.nbytes
             spilled += rows.nbytes if isinstance(rows, np.ndarray) else 0
         else:
