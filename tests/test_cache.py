@@ -112,3 +112,21 @@ def test_a_frozen_stage_after_a_trainable_one_is_not_a_prefix():
     net.conv1.requires_grad_(False)
     net.bn1.requires_grad_(False)
     assert frozen_prefix_problem(net) is None
+
+
+def test_bf16_features_spill_to_disk(tmp_path):
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from freeze_study.model import split
+
+    prefix, _ = split(build_resnet18(3, "none").eval(), 4)
+    images = np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
+    with ExitStack() as spill:
+        out = cache_module.prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [0], spill, tmp_path)
+        assert isinstance(out, np.ndarray) and out.shape == (3, 512) and out.dtype == np.float32
+        in_memory = cache_module.prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [2**20], spill, tmp_path)
+        assert in_memory.dtype == torch.bfloat16
+        np.testing.assert_array_equal(out, in_memory.float().numpy())
+    assert not list(tmp_path.glob("features-*"))  # spilled files go when the run ends
