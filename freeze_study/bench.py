@@ -63,7 +63,7 @@ def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
     epoch_s = [row[C.EPOCH_TIME] for row in module.history]
     steady = statistics.median(epoch_s[1:] or epoch_s)
     images = len(data.splits["train"]) + len(data.splits["validation"])
-    return {"freeze": cfg.freeze, "cache": "on" if plan.features or cfg.feature_cache == "on" else "off",
+    return {"freeze": cfg.freeze, "cache": cfg.feature_cache,
             "features_cached": plan.features, "trainable_params": count_params(net)[0],
             "build_s": build_s if cfg.feature_cache == "on" else 0.0, "epoch_s": epoch_s,
             "steady_epoch_s": steady, "images_per_s": images / steady, "cache_bytes": plan.bytes,

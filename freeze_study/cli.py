@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL (default: optuna.db beside the SQLite MLflow store; SQLite is "
                         "for one writer: use PostgreSQL or MySQL for many workers)")
-    p.add_argument("--study-name", "--study_name", default=None, help="Optuna study name (default: freeze-study-<sweep key>)")
+    p.add_argument("--study-name", "--study_name", default=None,
+                   help="Optuna study name (default: freeze-study-<experiment id>-<sweep key>)")
     p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
     add_config_args(p, skip=("freeze", "seed"))
     p.set_defaults(func=_sweep)

@@ -134,7 +134,7 @@ class SweepConfig:
     seeds: tuple[int, ...] = (42,)
     train: TrainConfig = TrainConfig()  # its freeze and seed are replaced per grid point
     storage: str | None = None  # Optuna storage URL; default: optuna.db beside the SQLite MLflow store
-    study_name: str | None = None  # default: freeze-study-<sweep key>
+    study_name: str | None = None  # default: freeze-study-<experiment id>-<sweep key>
 
     def __post_init__(self) -> None:
         _check(bool(self.levels) and all(0 <= k <= MAX_FREEZE for k in self.levels), "levels",
