@@ -147,12 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from freeze_study.data import DataError
     from freeze_study.analysis import ReportError
+    from freeze_study.data import DataError
     from freeze_study.model import WeightsError
 
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except ConfigError as exc:
         from freeze_study import tracking

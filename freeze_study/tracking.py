@@ -65,7 +65,9 @@ def log_new_params(params: dict[str, str]) -> None:
 
 
 def mark_failed(run_id: str, exc: BaseException) -> None:
-    """Record why a run failed and end it FAILED (KILLED for Ctrl-C)."""
+    """Record why a run failed and end it FAILED (KILLED for Ctrl-C or SIGTERM)."""
+    if isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt):
+        exc = exc.__context__  # Lightning turns an interrupt into exit(1) after shutting down gracefully
     status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
     client = mlflow.MlflowClient()
     client.set_tag(run_id, ERROR_TAG, f"{type(exc).__name__}: {exc}"[:5000])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param
 
 import freeze_study.config as C
 from freeze_study.analysis import (ReportError, findings, latest_sweep, load_runs, resolve_sweep, summarize,

@@ -108,3 +108,32 @@ def test_status_is_killed_on_interrupt(store, tiny_config):
             raise KeyboardInterrupt
     (run,) = runs_of(store)
     assert run.info.status == RunStatus.to_string(RunStatus.KILLED)
+
+
+def test_unparseable_value_is_a_clear_error(store, capsys):
+    assert main(["train", "--freeze", "two"]) == 2
+    assert "argument --freeze: invalid int value: 'two'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_run_killed(store, tiny_config):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "freeze_study", "train", "--data", tiny_config.data,
+                             "--weights", "none", "--epochs", "500", "--patience", "500", "--num-workers", "0"],
+                            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not [r for r in runs_of(store) if store.get_metric_history(r.info.run_id, C.TRAIN_LOSS)]:
+            assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) != 0
+    finally:
+        proc.kill()
+    (run,) = runs_of(store)
+    assert run.info.status == "KILLED" and "signal" in run.data.tags["error"]
