@@ -54,7 +54,7 @@ def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
     module = FreezeClassifier(net, cfg.freeze, cfg.lr)
     with ExitStack() as spill, tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
-        loaders, plan = build_loaders(cfg, data, net, module.parts[0], accelerator, autocast_dtype(precision), spill)
+        loaders, plan = build_loaders(cfg, data, module, accelerator, autocast_dtype(precision), spill)
         build_s = time.perf_counter() - start
         module.features_input = plan.features
         trainer = make_trainer(dataclasses.replace(cfg, epochs=epochs), accelerator, precision, root, [],

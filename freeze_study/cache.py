@@ -24,18 +24,22 @@ from torch import nn
 
 from freeze_study.config import TrainConfig
 from freeze_study.data import (IMAGE_SIZE, PREPROCESSING, Data, ImageDataset, Split, make_loader, normalize,
-                               worker_count)
+                               to_input, worker_count)
 
 
 @dataclass(frozen=True)
 class CachePlan:
     """Whether a run reads cached prefix outputs, why not, and what the cache cost."""
 
-    features: bool  # batches hold prefix outputs (else images)
-    reason: str | None  # why the prefix is not cached
+    reason: str | None  # why the prefix is not cached (None: it is)
     bytes: int  # decoded images + features, memory and disk
     build_s: float
     spilled_bytes: int = 0  # features that did not fit the memory budget, memory-mapped on disk
+
+    @property
+    def features(self) -> bool:
+        """Batches hold the prefix's outputs (else images)."""
+        return self.reason is None
 
 
 def prefix_problem(cfg: TrainConfig, net: nn.Module) -> str | None:
@@ -100,11 +104,7 @@ class ArrayDataset(torch.utils.data.Dataset):
         row = self.rows[i]
         if not isinstance(row, torch.Tensor):
             row = torch.from_numpy(np.array(row))  # a copy: memmaps are read-only
-        if self.images:
-            row = normalize(row)
-            if self.flip and torch.rand(()) < 0.5:
-                row = row.flip(-1)
-        return row, self.labels[i]
+        return (to_input(row, self.flip) if self.images else row), self.labels[i]
 
 
 def prefix_outputs(prefix: nn.Module, images: np.ndarray, batch_size: int, device: str,
@@ -161,31 +161,29 @@ def _available_memory() -> int | None:
         return None
 
 
-def build_loaders(cfg: TrainConfig, data: Data, net: nn.Module, prefix: nn.Module, device: str,
+def build_loaders(cfg: TrainConfig, data: Data, module: nn.Module, device: str,
                   autocast: torch.dtype | None, spill: ExitStack) -> tuple[dict, CachePlan]:
     """DataLoaders for the three splits, and the plan: cached images/features, or the original pipeline.
 
-    Files spilled to disk live until `spill` closes.
+    `module` is the FreezeClassifier (its `net` and frozen prefix). Files spilled to disk live
+    until `spill` closes.
     """
+    problem = prefix_problem(cfg, module.net)
+    flip = cfg.augment == "flip"
     if cfg.feature_cache == "off":
-        loaders = {s: make_loader(ImageDataset(data.splits[s], flip=s == "train" and cfg.augment == "flip"),
-                                  cfg.batch_size, s == "train", cfg.num_workers, cfg.seed) for s in data.splits}
-        return loaders, CachePlan(False, prefix_problem(cfg, net), 0, 0.0)
+        loaders = {s: make_loader(ImageDataset(split, flip=flip and s == "train"), cfg.batch_size, s == "train",
+                                  cfg.num_workers, cfg.seed) for s, split in data.splits.items()}
+        return loaders, CachePlan(problem, 0, 0.0)
     start = time.perf_counter()
     root = Path(cfg.cache_root())
-    images = {s: decoded_images(data.splits[s], data, root, worker_count(cfg.num_workers)) for s in data.splits}
-    size = sum(a.nbytes for a in images.values())
-    problem = prefix_problem(cfg, net)
-    budget = [memory_budget(cfg)]
-    loaders, spilled = {}, 0
+    loaders, size, spilled, budget = {}, 0, 0, [memory_budget(cfg)]
     for s, split in data.splits.items():
+        rows = images = decoded_images(split, data, root, worker_count(cfg.num_workers))
+        size += images.nbytes
         if problem is None:
-            rows = prefix_outputs(prefix, images[s], cfg.batch_size, device, autocast, budget, spill, root)
+            rows = prefix_outputs(module.parts[0], images, cfg.batch_size, device, autocast, budget, spill, root)
             size += rows.nbytes
             spilled += rows.nbytes if isinstance(rows, np.ndarray) else 0
-        else:
-            rows = images[s]
-        dataset = ArrayDataset(rows, split.labels, images=problem is not None,
-                               flip=s == "train" and cfg.augment == "flip")
+        dataset = ArrayDataset(rows, split.labels, images=problem is not None, flip=flip and s == "train")
         loaders[s] = make_loader(dataset, cfg.batch_size, s == "train", 0, cfg.seed)  # rows are ready
-    return loaders, CachePlan(problem is None, problem, size, time.perf_counter() - start, spilled)
+    return loaders, CachePlan(problem, size, time.perf_counter() - start, spilled)

@@ -226,10 +226,13 @@ class ImageDataset(torch.utils.data.Dataset):
         return len(self.split)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = normalize(torch.from_numpy(self.split.decode(i)))
-        if self.flip and torch.rand(()) < 0.5:  # random horizontal flip (training only)
-            x = x.flip(-1)
-        return x, self.split.labels[i]
+        return to_input(torch.from_numpy(self.split.decode(i)), self.flip), self.split.labels[i]
+
+
+def to_input(image: torch.Tensor, flip: bool) -> torch.Tensor:
+    """A decoded uint8 HxWx3 image as the network's input; `flip`: a random horizontal flip."""
+    x = normalize(image)
+    return x.flip(-1) if flip and torch.rand(()) < 0.5 else x
 
 
 def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,

@@ -81,8 +81,7 @@ def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, st
         mlflow.log_metrics({C.TRAINABLE_PARAMS: trainable, C.TOTAL_PARAMS: total})
         with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
             start = time.perf_counter()
-            loaders, plan = build_loaders(cfg, data, net, module.parts[0], accelerator,
-                                          autocast_dtype(precision), spill)
+            loaders, plan = build_loaders(cfg, data, module, accelerator, autocast_dtype(precision), spill)
             module.features_input = plan.features
             _log_cache(plan)
             best = ModelCheckpoint(dirpath=ckpt_dir, monitor=C.VAL_LOSS, mode="min", save_top_k=1,
