@@ -13,7 +13,7 @@ SWEEP_ARGS ?=  # any other `freeze-study sweep` flags, e.g. SWEEP_ARGS="--featur
 
 BENCH_DATA ?= ../shared/beans
 
-.PHONY: install test sweep report bench clean
+.PHONY: install test test-fast lint format sweep report bench clean
 
 install: $(VENV)/.installed
 
@@ -24,8 +24,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# Everything, the slow end-to-end runs included (what CI runs).
 test: install
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked slow (a minute or two).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# ruff's linter and formatter, configured in pyproject.toml; `make format` rewrites what `lint` rejects.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # The study's recipe on every level (early stopping on val_loss), then the report.
 sweep: install

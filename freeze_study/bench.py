@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-import freeze_study.config as C
-from freeze_study.config import TrainConfig
+import freeze_study.names as N
+from freeze_study.config import ConfigError, TrainConfig, option
 
 
 @dataclass(frozen=True)
@@ -28,47 +28,41 @@ class BenchConfig:
     """Which levels, how many epochs each, on how much data."""
 
     train: TrainConfig
-    levels: tuple[int, ...] = tuple(range(C.MAX_FREEZE + 1))
-    epochs: int = 2  # the first is warm-up; the rest are the steady state
-    limit: int = 0  # images per split (0: all)
-    out: str = "reports/bench.json"
+    levels: tuple[int, ...] = option(tuple(range(N.MAX_FREEZE + 1)), "freeze levels, comma-separated")
+    epochs_per_mode: int = option(2, "epochs per level and mode; the first is warm-up")
+    limit: int = option(0, "images per split, evenly spaced so every class stays (0: all)")
+    out: str = option("reports/bench.json", "JSON output file")
+
+    def __post_init__(self) -> None:
+        if self.epochs_per_mode < 1 or self.limit < 0:
+            raise ConfigError(f"invalid epochs_per_mode={self.epochs_per_mode} or limit={self.limit}: "
+                              "need epochs >= 1 and limit >= 0")
 
 
 def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
-    """Build the inputs and fit `epochs` epochs without checkpoints or tracking; runs in a child process."""
+    """Prepare as `train` does and fit `epochs` epochs without checkpoints or tracking; runs in a child process."""
     import resource  # Unix only: imported where it is used
 
-    import pytorch_lightning as pl
-
-    from freeze_study.cache import build_loaders
     from freeze_study.data import load_data, subset
-    from freeze_study.lit import FreezeClassifier
-    from freeze_study.model import build_resnet18, count_params
-    from freeze_study.train import autocast_dtype, make_trainer, resolve_device
+    from freeze_study.model import count_params
+    from freeze_study.training import make_trainer, prepare, resolve_device
 
     data = load_data(cfg.data)
     data = subset(data, limit) if limit else data
-    accelerator, precision = resolve_device(cfg)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    net = build_resnet18(len(data.classes), cfg.weights)
-    module = FreezeClassifier(net, cfg.freeze, cfg.lr)
+    device = resolve_device(cfg)
     with ExitStack() as spill, tempfile.TemporaryDirectory() as root:
-        start = time.perf_counter()
-        loaders, plan = build_loaders(cfg, data, module, accelerator, autocast_dtype(precision), spill)
-        build_s = time.perf_counter() - start
-        module.features_input = plan.features
-        trainer = make_trainer(dataclasses.replace(cfg, epochs=epochs), accelerator, precision, root, [],
-                               quiet=True)
-        trainer.fit(module, loaders["train"], loaders["validation"])
-    epoch_s = [row[C.EPOCH_TIME] for row in module.history]
+        run = prepare(cfg, data, device, spill)
+        trainer = make_trainer(dataclasses.replace(cfg, epochs=epochs), device, root, [], quiet=True)
+        trainer.fit(run.module, run.loaders["train"], run.loaders["validation"])
+    epoch_s = [row[N.EPOCH_TIME] for row in run.module.history]
     steady = statistics.median(epoch_s[1:] or epoch_s)
     images = len(data.splits["train"]) + len(data.splits["validation"])
     return {"freeze": cfg.freeze, "cache": cfg.feature_cache,
-            "features_cached": plan.features, "trainable_params": count_params(net)[0],
-            "build_s": build_s if cfg.feature_cache == "on" else 0.0, "epoch_s": epoch_s,
-            "steady_epoch_s": steady, "images_per_s": images / steady, "cache_bytes": plan.bytes,
+            "features_cached": run.plan.features, "trainable_params": count_params(run.net)[0],
+            "build_s": run.plan.build_s if cfg.feature_cache == "on" else 0.0, "epoch_s": epoch_s,
+            "steady_epoch_s": steady, "images_per_s": images / steady, "cache_bytes": run.plan.bytes,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "precision": precision, "accelerator": accelerator}
+            "precision": device.precision, "accelerator": device.accelerator}
 
 
 def _in_fresh_process(cfg: TrainConfig, epochs: int, limit: int) -> dict:
@@ -95,9 +89,9 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
         for level in bench.levels:
             for mode in ("off", "on"):
                 cfg = dataclasses.replace(base, freeze=level, feature_cache=mode)
-                rows.append(_in_fresh_process(cfg, bench.epochs, bench.limit))
+                rows.append(_in_fresh_process(cfg, bench.epochs_per_mode, bench.limit))
                 say(f"freeze={level} cache={mode}: {rows[-1]['steady_epoch_s']:.2f} s/epoch")
-    result = {"data": bench.train.data, "limit": bench.limit, "epochs": bench.epochs,
+    result = {"data": bench.train.data, "limit": bench.limit, "epochs": bench.epochs_per_mode,
               "train_images": len(data.splits["train"]), "validation_images": len(data.splits["validation"]),
               "decode_once_s": decode_s, "cpu_count": os.cpu_count(), "levels": _compare(rows, decode_s)}
     Path(bench.out).parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +101,7 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
 
 def _compare(rows: list[dict], decode_s: float) -> list[dict]:
     out = []
-    for off, on in zip(rows[::2], rows[1::2]):
+    for off, on in zip(rows[::2], rows[1::2], strict=False):
         out.append({"freeze": off["freeze"], "trainable_params": off["trainable_params"],
                     "uncached_epoch_s": off["steady_epoch_s"], "cached_epoch_s": on["steady_epoch_s"],
                     "speedup": off["steady_epoch_s"] / on["steady_epoch_s"],

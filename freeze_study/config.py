@@ -1,7 +1,9 @@
-"""Everything a run can be configured with, and its defaults: the one source of truth.
+"""Everything a run or a sweep can be configured with, its defaults and its help: the one source of truth.
 
-The CLI, the MLproject and the sweep all build a `TrainConfig`; `train(cfg)` logs
-every field as an MLflow param, so a run is reproducible from its params alone.
+The CLI and the MLproject build a `TrainConfig` (one `--flag` per field, its help text
+taken from the field's metadata); the sweep derives each grid point's config with
+`dataclasses.replace`; `train(cfg)` logs every field as an MLflow param, so a run is
+reproducible from its params alone.
 """
 
 from __future__ import annotations
@@ -9,74 +11,50 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-# Names shared by training, sweep and analysis (defined once, imported everywhere).
-STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
-MAX_FREEZE = len(STAGES) - 1
-DEFAULT_EXPERIMENT = "freeze-study"
-DEFAULT_DATA = "AI-Lab-Makerere/beans"
-
-# Param names the sweep and the report read back (besides every TrainConfig field).
-FREEZE_PARAM, SEED_PARAM, FROZEN_STAGES_PARAM = "freeze", "seed", "frozen_stages"
-
-# Metric names (a contract with the sweep, the report and users' saved queries).
-TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
-VAL_LOSS, VAL_ACC = "val_loss", "val_acc"
-TEST_LOSS, TEST_ACC = "test_loss", "test_acc"
-EPOCH_TIME = "epoch_time_s"
-FIT_TIME = "fit_time_s"
-TRAINABLE_PARAMS, TOTAL_PARAMS = "trainable_params", "total_params"
-BEST_EPOCH, EPOCHS_RUN = "best_epoch", "epochs_run"
-EPOCH_METRICS = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, EPOCH_TIME)
-ONCE_METRICS = (TRAINABLE_PARAMS, TOTAL_PARAMS, TEST_LOSS, TEST_ACC, FIT_TIME, BEST_EPOCH, EPOCHS_RUN)
-
-# Tags that tie a sweep together in MLflow.
-ROLE_TAG = "freeze_study.role"  # "sweep" on a sweep's parent run, "trial" on each child run
-SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
-GRID_POINT_TAG = "freeze_study.grid_point"  # "freeze=2 seed=42" on each child
-SWEEP_KEY_TAG = "freeze_study.sweep_key"  # hash of the grid and the shared training config
-STUDY_NAME_TAG = "optuna.study_name"  # on the parent and each child
-TRIAL_NUMBER_TAG = "optuna.trial_number"  # on each child
-PARENT_RUN_TAG = "mlflow.parentRunId"  # set by MLflow on nested runs
-
-
-def grid_point_name(freeze: int, seed: int) -> str:
-    """The name of a grid point, used as the child run's name and its grid-point tag."""
-    return f"freeze={freeze} seed={seed}"
-
-
-# Names of what the feature cache records on a run.
-CACHE_BYTES, CACHE_BUILD_TIME, CACHE_SPILLED = "cache_bytes", "cache_build_s", "cache_spilled_bytes"
-FEATURE_CACHE_TAG, FEATURE_CACHE_REASON_TAG = "feature_cache", "feature_cache_reason"
+from freeze_study.names import DEFAULT_DATA, DEFAULT_EXPERIMENT, EXPERIMENT_FIELD, FREEZE_PARAM, MAX_FREEZE, SEED_PARAM
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 AUGMENTATIONS = ("none", "flip")
 SWITCH = ("on", "off")
 ACCELERATORS = ("auto", "cpu", "cuda")
+CACHE_ENV = "FREEZE_STUDY_CACHE"  # the cache folder when --cache-dir is not given
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable for the experiment's name
+
+
+def option(default: object, help: str, aliases: tuple[str, ...] = ()) -> dataclasses.Field:
+    """A config field with its command-line help (and older flag spellings that still work)."""
+    return field(default=default, metadata={"help": help, "aliases": aliases})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run: the study's recipe, every value a parameter."""
 
-    freeze: int = 0  # stem + first `freeze` residual stages frozen; 0 trains everything
-    data: str = DEFAULT_DATA  # Hugging Face dataset id, or a local DIR/{train,validation,test}/<class>/*
-    weights: str = "imagenet"  # "imagenet" (torchvision IMAGENET1K_V1), "none", or a state-dict file
-    batch_size: int = 16
-    lr: float = 1e-4
-    epochs: int = 30  # maximum; early stopping usually ends sooner
-    patience: int = 10  # early-stopping patience on val_loss, in epochs
-    num_workers: int = 4  # capped at the CPU count when the loaders are built
-    seed: int = 42
-    precision: str = "auto"  # 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true
-    accelerator: str = "auto"
-    log_every_n_steps: int = 10
-    augment: str = "none"  # "flip": random horizontal flips of training images
-    feature_cache: str = "on"  # decode each image once and run the frozen prefix once, where valid
-    cache_memory_gb: float = 4.0  # beyond this (or half the free RAM), cached features go to disk
-    cache_dir: str | None = None  # else $FREEZE_STUDY_CACHE, else ~/.cache/freeze_study
-    experiment: str | None = None  # else $MLFLOW_EXPERIMENT_NAME, else DEFAULT_EXPERIMENT
+    freeze: int = option(0, "freeze the stem and the first K residual stages (0..4; 0 trains everything)")
+    data: str = option(DEFAULT_DATA, "Hugging Face dataset id, or a local image folder "
+                                     "DIR/{train,validation,test}/<class>/*")
+    weights: str = option("imagenet", "'imagenet' (torchvision IMAGENET1K_V1), 'none' (random init) "
+                                      "or a resnet18 state-dict file")
+    batch_size: int = option(16, "images per training batch")
+    lr: float = option(1e-4, "Adam learning rate (trainable parameters only)")
+    epochs: int = option(30, "maximum epochs; early stopping on val_loss usually ends sooner")
+    patience: int = option(10, "early-stopping patience on val_loss, in epochs")
+    num_workers: int = option(4, "DataLoader workers for decoding images (capped at the CPU count)")
+    seed: int = option(42, "seeds Python, NumPy, torch and the data order; training is deterministic")
+    precision: str = option("auto", "auto: 16-mixed on CUDA, bf16-mixed on CPUs with AMX, else 32-true; "
+                                    f"or one of {', '.join(PRECISIONS[1:])}")
+    accelerator: str = option("auto", "auto (CUDA when available), cpu or cuda")
+    log_every_n_steps: int = option(10, "Lightning's logging interval, in training steps")
+    augment: str = option("none", "'flip': random horizontal flips of training images; 'none'")
+    feature_cache: str = option("on", "'on': decode each image once and run the frozen prefix once where valid; "
+                                      "'off': the original pipeline")
+    cache_memory_gib: float = option(4.0, "GiB of cached features kept in RAM (at most half the free memory); "
+                                          "the rest is memory-mapped on disk", aliases=("cache_memory_gb",))
+    cache_dir: str | None = option(None, f"cache folder (default: ${CACHE_ENV}, else ~/.cache/freeze_study)")
+    experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, "
+                                          f"else {DEFAULT_EXPERIMENT})")
 
     def __post_init__(self) -> None:
         _check(isinstance(self.freeze, int) and 0 <= self.freeze <= MAX_FREEZE,
@@ -93,15 +71,10 @@ class TrainConfig:
                f"one of {', '.join(ACCELERATORS)}")
         _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
-        _check(0 <= self.cache_memory_gb < float("inf"), "cache_memory_gb", self.cache_memory_gb,
-               "a finite number of GB, 0 or more")
+        _check(0 <= self.cache_memory_gib < float("inf"), "cache_memory_gib", self.cache_memory_gib,
+               "a finite number of GiB, 0 or more")
         _check(bool(self.data), "data", self.data, "a dataset id or a folder")
         _check(bool(self.weights), "weights", self.weights, "'imagenet', 'none' or a file")
-
-    @property
-    def frozen_stages(self) -> tuple[str, ...]:
-        """Stage names frozen at this level: the stem and layer1..layerK."""
-        return STAGES[: self.freeze + 1] if self.freeze else ()
 
     def params(self) -> dict[str, str]:
         """The config as MLflow params (None values left out)."""
@@ -109,12 +82,17 @@ class TrainConfig:
 
     def cache_root(self) -> str:
         """Where decoded images (and features over the memory budget) are cached."""
-        return (self.cache_dir or os.environ.get("FREEZE_STUDY_CACHE")
+        return (self.cache_dir or os.environ.get(CACHE_ENV)
                 or os.path.join(os.path.expanduser("~"), ".cache", "freeze_study"))
 
     def experiment_name(self) -> str:
         """--experiment, else $MLFLOW_EXPERIMENT_NAME, else the project's default."""
-        return self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        return experiment_name(self.experiment)
+
+
+def experiment_name(given: str | None = None) -> str:
+    """`given`, else $MLFLOW_EXPERIMENT_NAME, else the project's default experiment."""
+    return given or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
 
 
 class ConfigError(ValueError):
@@ -130,11 +108,12 @@ def _check(ok: bool, name: str, value: object, expected: str) -> None:
 class SweepConfig:
     """A grid of (freeze level, seed) over one shared training config."""
 
-    levels: tuple[int, ...] = tuple(range(MAX_FREEZE + 1))
-    seeds: tuple[int, ...] = (42,)
+    levels: tuple[int, ...] = option(tuple(range(MAX_FREEZE + 1)), "freeze levels, comma-separated")
+    seeds: tuple[int, ...] = option((42,), "seeds, comma-separated")
     train: TrainConfig = TrainConfig()  # its freeze and seed are replaced per grid point
-    storage: str | None = None  # Optuna storage URL; default: optuna.db beside the SQLite MLflow store
-    study_name: str | None = None  # default: freeze-study-<experiment id>-<sweep key>
+    storage: str | None = option(None, "Optuna storage URL (default: optuna.db beside the SQLite MLflow store; "
+                                       "SQLite is for one writer: use PostgreSQL or MySQL for many workers)")
+    study_name: str | None = option(None, "Optuna study name (default: freeze-study-<experiment id>-<sweep key>)")
 
     def __post_init__(self) -> None:
         _check(bool(self.levels) and all(0 <= k <= MAX_FREEZE for k in self.levels), "levels",
@@ -151,7 +130,7 @@ class SweepConfig:
 
     def shared_params(self) -> dict[str, str]:
         """The training config every grid point shares (freeze and seed vary, experiment is a place)."""
-        return {k: v for k, v in self.train.params().items() if k not in (FREEZE_PARAM, SEED_PARAM, "experiment")}
+        return {k: v for k, v in self.train.params().items() if k not in (FREEZE_PARAM, SEED_PARAM, EXPERIMENT_FIELD)}
 
     def key(self) -> str:
         """Same grid and shared config, same key: running it again resumes that sweep.
@@ -165,4 +144,4 @@ class SweepConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gb")
+_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")

@@ -1,41 +1,29 @@
-"""Shared fixtures: a tiny generated image folder and a fresh MLflow store per test."""
+"""Fixtures: a tiny generated image folder, a fresh MLflow store for every test, a real `mlflow server`.
+
+Every test runs with its own SQLite tracking store and feature cache; afterwards no
+MLflow run may be active or left RUNNING. Autolog runs in MLflow's test mode, so its
+errors raise instead of being swallowed.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pytest
-from PIL import Image
 
 from freeze_study.config import TrainConfig
+from tests.helpers import assert_no_leaked_runs, free_port, make_image_folder
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests never touch the network
-
-CLASSES = ("angular_leaf_spot", "bean_rust", "healthy")
-
-
-def make_image_folder(root: Path, per_class: int = 3, classes: tuple[str, ...] = CLASSES) -> Path:
-    """DIR/{train,validation,test}/<class>/*: mixed sizes, one PNG, one grayscale, one RGBA."""
-    rng = np.random.default_rng(0)
-    for split in ("train", "validation", "test"):
-        for c, name in enumerate(classes):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                size = (40 + 8 * i, 32 + 4 * c)
-                pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-                pixels[..., c] = 200  # a class signal a network can pick up
-                img = Image.fromarray(pixels)
-                if i == 1 and c == 0:
-                    img.convert("L").save(folder / f"{name}_{i}.jpg")
-                elif i == 2 and c == 1:
-                    img.convert("RGBA").save(folder / f"{name}_{i}.png")
-                else:
-                    img.save(folder / f"{name}_{i}.jpg")
-    return root
+os.environ["MLFLOW_AUTOLOGGING_TESTING"] = "true"  # autolog errors raise (MLflow's own test mode)
+_MLFLOW_CONTEXT = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID")
 
 
 @pytest.fixture(autouse=True)
@@ -45,36 +33,37 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
+@pytest.fixture(autouse=True)
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every test's default store is a fresh `sqlite:///<tmp>/mlflow.db`; if the test touched it, no run
+    may be active or left RUNNING afterwards."""
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for var in _MLFLOW_CONTEXT:
+        monkeypatch.delenv(var, raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    try:
+        if db.exists():
+            assert_no_leaked_runs(mlflow.MlflowClient(uri))
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.pytorch.autolog(disable=True)
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def store(tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> mlflow.MlflowClient:
+    """A client of the test's SQLite store; the working directory is the test's folder (./mlruns)."""
+    monkeypatch.chdir(tmp_path)
+    return mlflow.MlflowClient(tracking_uri)
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     return make_image_folder(tmp_path / "beans")
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A fresh SQLite tracking store; fails the test if a run leaked; autolog off afterwards."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)  # artifacts (./mlruns) stay in the test's folder
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
-    yield client
-    _check_and_reset(client)
-
-
-def _check_and_reset(client: mlflow.MlflowClient) -> None:
-    """Fail if a run is still active or left RUNNING in the store; end them, autolog off."""
-    leaked = mlflow.active_run()
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.pytorch.autolog(disable=True)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    running = client.search_runs(experiments, "attributes.status = 'RUNNING'") if experiments else []
-    mlflow.set_tracking_uri(None)
-    assert leaked is None, f"an MLflow run leaked: {leaked.info.run_id}"
-    assert not running, f"runs left RUNNING: {[r.info.run_name for r in running]}"
 
 
 @pytest.fixture
@@ -83,28 +72,9 @@ def tiny_config(image_folder: Path) -> TrainConfig:
                        log_every_n_steps=1, accelerator="cpu", precision="32-true")  # the same on any host
 
 
-def runs_of(client: mlflow.MlflowClient, experiment: str = "freeze-study") -> list:
-    exp = client.get_experiment_by_name(experiment)
-    return client.search_runs([exp.experiment_id]) if exp else []
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts); yields its client."""
-    import signal
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     port = free_port()
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(
@@ -121,16 +91,14 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()}")
+                    raise RuntimeError(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()}") from None
                 time.sleep(0.5)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
-            monkeypatch.delenv(var, raising=False)
         monkeypatch.chdir(tmp_path)
         mlflow.set_tracking_uri(uri)
         client = mlflow.MlflowClient(uri)
         yield client
-        _check_and_reset(client)
+        assert_no_leaked_runs(client)  # while the server still runs
     finally:
         mlflow.set_tracking_uri(None)
         os.killpg(proc.pid, signal.SIGTERM)

@@ -14,7 +14,7 @@ from freeze_study.config import TrainConfig
 def test_bench_compares_cached_and_uncached(image_folder, tmp_path):
     out = tmp_path / "bench.json"
     train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0)
-    result = run_bench(BenchConfig(train=train, levels=(0, 4), epochs=2, out=str(out)), say=lambda line: None)
+    result = run_bench(BenchConfig(train=train, levels=(0, 4), epochs_per_mode=2, out=str(out)), say=lambda line: None)
     assert json.loads(out.read_text()) == result
     low, high = result["levels"]
     assert (low["freeze"], high["freeze"]) == (0, 4)

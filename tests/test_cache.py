@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import freeze_study.cache as cache_module
-import freeze_study.config as C
+import freeze_study.cache.decoded as decoded_module
+import freeze_study.names as N
+from freeze_study.cache import prefix_outputs
 from freeze_study.data import PREPROCESSING as ORIGINAL_PREPROCESSING
-from freeze_study.model import build_resnet18, frozen_prefix_problem
-from freeze_study.train import train
+from freeze_study.model import build_resnet18, freeze_at_level
+from freeze_study.training import train
 
 
 def history(client, run_id, name):
@@ -21,11 +22,11 @@ def history(client, run_id, name):
 
 def assert_same_numbers(client, a, b):
     """The prefix's outputs are the same numbers either way, so the runs match to float precision."""
-    for name in (C.TRAIN_LOSS, C.VAL_LOSS, C.VAL_ACC, C.TRAIN_ACC):
+    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.VAL_ACC, N.TRAIN_ACC):
         assert history(client, a, name) == pytest.approx(history(client, b, name), rel=1e-6, abs=1e-7), name
     test_a, test_b = (client.get_run(r).data.metrics for r in (a, b))
-    assert test_a[C.TEST_LOSS] == pytest.approx(test_b[C.TEST_LOSS], rel=1e-6)
-    assert test_a[C.TEST_ACC] == test_b[C.TEST_ACC]
+    assert test_a[N.TEST_LOSS] == pytest.approx(test_b[N.TEST_LOSS], rel=1e-6)
+    assert test_a[N.TEST_ACC] == test_b[N.TEST_ACC]
 
 
 @pytest.mark.parametrize("freeze", [1, 4])
@@ -35,18 +36,18 @@ def test_cached_and_uncached_runs_match(store, tiny_config, freeze):
     plain = train(dataclasses.replace(cfg, feature_cache="off", num_workers=1))  # the cache reads in-process
     assert_same_numbers(store, cached.run_id, plain.run_id)
     on, off = store.get_run(cached.run_id).data, store.get_run(plain.run_id).data
-    assert on.tags[C.FEATURE_CACHE_TAG] == "on" and C.FEATURE_CACHE_REASON_TAG not in on.tags
-    assert on.metrics[C.CACHE_BYTES] > 0 and on.metrics[C.CACHE_BUILD_TIME] > 0
-    assert off.tags[C.FEATURE_CACHE_TAG] == "off" and "turned off" in off.tags[C.FEATURE_CACHE_REASON_TAG]
-    assert off.metrics[C.CACHE_BYTES] == 0
+    assert on.tags[N.FEATURE_CACHE_TAG] == "on" and N.FEATURE_CACHE_REASON_TAG not in on.tags
+    assert on.metrics[N.CACHE_BYTES] > 0 and on.metrics[N.CACHE_BUILD_TIME] > 0
+    assert off.tags[N.FEATURE_CACHE_TAG] == "off" and "turned off" in off.tags[N.FEATURE_CACHE_REASON_TAG]
+    assert off.metrics[N.CACHE_BYTES] == 0
 
 
 def test_tiny_memory_budget_spills_to_disk_and_still_matches(store, tiny_config):
     cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1)
-    spilled = train(dataclasses.replace(cfg, cache_memory_gb=0))
+    spilled = train(dataclasses.replace(cfg, cache_memory_gib=0))
     in_memory = train(cfg)
-    assert store.get_run(spilled.run_id).data.metrics[C.CACHE_SPILLED] > 0
-    assert store.get_run(in_memory.run_id).data.metrics[C.CACHE_SPILLED] == 0
+    assert store.get_run(spilled.run_id).data.metrics[N.CACHE_SPILLED] > 0
+    assert store.get_run(in_memory.run_id).data.metrics[N.CACHE_SPILLED] == 0
     assert_same_numbers(store, spilled.run_id, in_memory.run_id)
 
 
@@ -58,10 +59,10 @@ def test_decoded_images_are_reused_and_rebuilt_when_data_or_preprocessing_change
     assert len(decoded) == 3  # one file per split
     train(dataclasses.replace(cfg, seed=1))
     assert sorted((isolated_cache / "decoded").glob("*.npy")) == decoded  # reused
-    monkeypatch.setattr(cache_module, "PREPROCESSING", "rgb,resize=224x224:other")
+    monkeypatch.setattr(decoded_module, "PREPROCESSING", "rgb,resize=224x224:other")
     train(cfg)
     assert len(list((isolated_cache / "decoded").glob("*.npy"))) == 6
-    monkeypatch.setattr(cache_module, "PREPROCESSING", ORIGINAL_PREPROCESSING)
+    monkeypatch.setattr(decoded_module, "PREPROCESSING", ORIGINAL_PREPROCESSING)
     image = next((Path(tiny_config.data) / "test" / "healthy").glob("*.jpg"))
     image.write_bytes(_other_jpeg())
     train(cfg)
@@ -90,28 +91,18 @@ def test_new_weights_never_reuse_old_features(store, tiny_config, tmp_path):
     second = train(dataclasses.replace(cfg, weights=files[1]))
     plain = train(dataclasses.replace(cfg, weights=files[1], feature_cache="off"))
     assert_same_numbers(store, second.run_id, plain.run_id)
-    assert history(store, first.run_id, C.TRAIN_LOSS) != history(store, second.run_id, C.TRAIN_LOSS)
+    assert history(store, first.run_id, N.TRAIN_LOSS) != history(store, second.run_id, N.TRAIN_LOSS)
 
 
-@pytest.mark.parametrize("changes,reason", [
+@pytest.mark.parametrize(("changes", "reason"), [
     ({"augment": "flip", "freeze": 2}, "random augmentation (flip)"),
     ({"freeze": 0}, "nothing is frozen"),
 ])
 def test_fallback_reason_is_recorded(store, tiny_config, changes, reason):
     result = train(dataclasses.replace(tiny_config, epochs=1, **changes))
     tags = store.get_run(result.run_id).data.tags
-    assert tags[C.FEATURE_CACHE_TAG] == "off" and reason in tags[C.FEATURE_CACHE_REASON_TAG]
-    assert store.get_run(result.run_id).data.metrics[C.CACHE_BYTES] > 0  # decoded images still cached
-
-
-def test_a_frozen_stage_after_a_trainable_one_is_not_a_prefix():
-    net = build_resnet18(3, "none")
-    net.layer2.requires_grad_(False)
-    assert "frozen stages layer2 follow trainable stem" in frozen_prefix_problem(net)
-    net.requires_grad_(True)
-    net.conv1.requires_grad_(False)
-    net.bn1.requires_grad_(False)
-    assert frozen_prefix_problem(net) is None
+    assert tags[N.FEATURE_CACHE_TAG] == "off" and reason in tags[N.FEATURE_CACHE_REASON_TAG]
+    assert store.get_run(result.run_id).data.metrics[N.CACHE_BYTES] > 0  # decoded images still cached
 
 
 def test_bf16_features_spill_to_disk(tmp_path):
@@ -119,14 +110,12 @@ def test_bf16_features_spill_to_disk(tmp_path):
 
     import numpy as np
 
-    from freeze_study.model import split
-
-    prefix, _ = split(build_resnet18(3, "none").eval(), 4)
+    prefix = freeze_at_level(build_resnet18(3, "none"), 4).prefix
     images = np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
     with ExitStack() as spill:
-        out = cache_module.prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [0], spill, tmp_path)
+        out = prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [0], spill, tmp_path)
         assert isinstance(out, np.ndarray) and out.shape == (3, 512) and out.dtype == np.float32
-        in_memory = cache_module.prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [2**20], spill, tmp_path)
+        in_memory = prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [2**20], spill, tmp_path)
         assert in_memory.dtype == torch.bfloat16
         np.testing.assert_array_equal(out, in_memory.float().numpy())
     assert not list(tmp_path.glob("features-*"))  # spilled files go when the run ends

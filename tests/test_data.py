@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data, make_loader
-from tests.conftest import CLASSES, make_image_folder
+from tests.helpers import CLASSES, make_image_folder
 
 
 def test_folder_classes_splits_and_preprocessing(image_folder):

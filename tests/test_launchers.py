@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import pytest
 import torch
+from mlflow.utils.mlflow_tags import MLFLOW_PROJECT_ENTRY_POINT
 
-import freeze_study.config as C
-
-from freeze_study.train import train
-from tests.conftest import runs_of
-from tests.test_train import assert_complete_run
-
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-def mlflow_run(*params: str, cwd: Path, entry: str = "main") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT), "-e", entry, "--env-manager", "local",
-            "--experiment-name", "freeze-study"]
-    for p in params:
-        args += ["-P", p]
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+import freeze_study.names as N
+from freeze_study.training import train
+from tests.helpers import assert_complete_run, mlflow_run, runs_of
 
 
 @pytest.mark.slow
@@ -37,7 +21,7 @@ def test_mlflow_run_makes_exactly_one_complete_run(store, tiny_config, tmp_path)
                       cwd=tmp_path)  # the last two are not MLproject parameters: passed through as flags
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = runs_of(store)
-    assert run.data.tags["mlflow.project.entryPoint"] == "main"
+    assert run.data.tags[MLFLOW_PROJECT_ENTRY_POINT] == "main"
     assert_complete_run(store, run.info.run_id, dataclasses.replace(tiny_config, freeze=1), epochs=2)
 
 
@@ -47,7 +31,7 @@ def test_mlflow_run_with_invalid_parameter_fails_with_reason(store, tiny_config,
     assert done.returncode != 0
     assert "invalid freeze=7" in done.stderr
     (run,) = runs_of(store)
-    assert run.info.status == "FAILED" and "invalid freeze=7" in run.data.tags["error"]
+    assert run.info.status == N.FAILED and "invalid freeze=7" in run.data.tags[N.ERROR_TAG]
 
 
 @pytest.mark.slow
@@ -56,11 +40,11 @@ def test_mlflow_run_sweep_entry_point_uses_its_run_as_the_parent(store, tiny_con
                       "batch_size=4", "num_workers=0", cwd=tmp_path, entry="sweep")
     assert done.returncode == 0, done.stderr[-3000:]
     runs = runs_of(store)
-    (parent,) = [r for r in runs if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
-    assert parent.data.tags["mlflow.project.entryPoint"] == "sweep" and parent.info.status == "FINISHED"
-    kids = [r for r in runs if r.data.tags.get(C.PARENT_RUN_TAG) == parent.info.run_id]
+    (parent,) = [r for r in runs if r.data.tags.get(N.ROLE_TAG) == N.SWEEP_ROLE]
+    assert parent.data.tags[MLFLOW_PROJECT_ENTRY_POINT] == "sweep" and parent.info.status == N.FINISHED
+    kids = [r for r in runs if r.data.tags.get(N.PARENT_RUN_TAG) == parent.info.run_id]
     assert sorted(r.info.run_name for r in kids) == ["freeze=0 seed=3", "freeze=4 seed=3"]
-    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in kids)
+    assert len(runs) == 3 and all(r.info.status == N.FINISHED for r in kids)
 
 
 @pytest.mark.slow
@@ -69,5 +53,5 @@ def test_training_against_a_tracking_server(mlflow_server, tiny_config):
     assert_complete_run(mlflow_server, result.run_id, tiny_config, epochs=2)
     artifacts = {a.path for a in mlflow_server.list_artifacts(result.run_id)}
     assert "model_summary.txt" in artifacts
-    model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/model")
+    model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
     assert model(torch.zeros(2, 3, 224, 224)).shape == (2, 3)

@@ -7,9 +7,17 @@ import pytorch_lightning as pl
 import torch
 
 from freeze_study.data import ImageDataset, load_data, make_loader
-from freeze_study.lit import FreezeClassifier
-from freeze_study.model import WeightsError, build_resnet18, count_params, split
-from freeze_study.train import export_model
+from freeze_study.model import (
+    WeightsError,
+    build_resnet18,
+    count_params,
+    export_model,
+    freeze_at_level,
+    frozen_stages,
+    level_name,
+)
+from freeze_study.model.freezing import STAGE_MODULES
+from freeze_study.training import FreezeClassifier
 
 EXPECTED_TRAINABLE = {0: 11_178_051, 1: 11_020_547, 2: 10_494_979, 3: 8_395_267, 4: 1_539}
 
@@ -17,16 +25,36 @@ EXPECTED_TRAINABLE = {0: 11_178_051, 1: 11_020_547, 2: 10_494_979, 3: 8_395_267,
 @pytest.mark.parametrize("freeze", range(5))
 def test_trainable_counts_per_level(freeze):
     net = build_resnet18(3, "none")
-    module = FreezeClassifier(net, freeze, lr=1e-3)
+    module = FreezeClassifier(net, freeze_at_level(net, freeze), lr=1e-3, features_input=False)
     assert count_params(net) == (EXPECTED_TRAINABLE[freeze], 11_178_051)
     opt = module.configure_optimizers()
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == EXPECTED_TRAINABLE[freeze]
 
 
+@pytest.mark.parametrize("freeze", range(5))
+def test_one_definition_of_a_level_what_is_named_is_what_is_frozen(freeze):
+    net = build_resnet18(3, "none")
+    prefix, _ = freeze_at_level(net, freeze)
+    frozen_modules = {name.split(".")[0] for name, p in net.named_parameters() if not p.requires_grad}
+    named = {m for stage in frozen_stages(freeze) for m in STAGE_MODULES[stage]}
+    assert frozen_modules == {m for m in named if list(getattr(net, m).parameters())}  # relu/maxpool: none
+    assert {id(m) for m in prefix.modules()} >= {id(getattr(net, m)) for m in named}
+    assert all(not m.training for m in prefix.modules())  # BatchNorm in eval mode
+    assert frozen_stages(freeze) == (("stem",) + tuple(f"layer{k}" for k in range(1, freeze + 1)) if freeze else ())
+    assert level_name(freeze).startswith(f"freeze={freeze} (")
+
+
+def test_levels_outside_the_network_are_refused():
+    for level in (-1, 5):
+        with pytest.raises(ValueError, match=f"freeze level {level} is not in 0..4"):
+            frozen_stages(level)
+    assert level_name(0) == "freeze=0 (nothing frozen)" and level_name(3) == "freeze=3 (stem–layer3)"
+
+
 @pytest.mark.parametrize("freeze", [0, 2, 4])
 def test_prefix_then_suffix_is_the_network(freeze):
     net = build_resnet18(3, "none").eval()
-    prefix, suffix = split(net, freeze)
+    prefix, suffix = freeze_at_level(net, freeze)
     x = torch.randn(2, 3, 64, 64)
     torch.testing.assert_close(suffix(prefix(x)), net(x), rtol=0, atol=0)
     torch.testing.assert_close(export_model(net)(x), net(x))
@@ -36,7 +64,7 @@ def test_frozen_stages_and_batchnorm_statistics_do_not_change(image_folder):
     pl.seed_everything(0)
     data = load_data(str(image_folder))
     net = build_resnet18(3, "none")
-    module = FreezeClassifier(net, freeze=2, lr=1e-2)
+    module = FreezeClassifier(net, freeze_at_level(net, 2), lr=1e-2, features_input=False)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     frozen = [k for k in before if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2")]
     assert any("running_mean" in k for k in frozen)

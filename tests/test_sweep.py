@@ -7,22 +7,12 @@ import dataclasses
 import optuna
 import pytest
 
-import freeze_study.config as C
-import freeze_study.sweep as sweep_module
+import freeze_study.names as N
+import freeze_study.sweep.runner as sweep_module
 from freeze_study.cli import main
-from freeze_study.config import SweepConfig
+from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.sweep import run_sweep
-from tests.conftest import runs_of
-
-
-def children(client, parent_id, status=None):
-    runs = [r for r in runs_of(client) if r.data.tags.get(C.PARENT_RUN_TAG) == parent_id]
-    return [r for r in runs if status is None or r.info.status == status]
-
-
-def sweep_args(cfg: C.TrainConfig, levels: str, seeds: str) -> list[str]:
-    return ["sweep", "--levels", levels, "--seeds", seeds, "--data", cfg.data, "--weights", "none",
-            "--epochs", "1", "--batch-size", "4", "--num-workers", "0"]
+from tests.helpers import children, runs_of, sweep_args, sweep_parents
 
 
 @pytest.mark.slow
@@ -37,54 +27,54 @@ def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monke
 
     monkeypatch.setattr(sweep_module, "train", fail_freeze_4_seed_2)
     assert main(args) == 1  # one point failed: non-zero at the end, the others still ran
-    (parent,) = [r for r in runs_of(store) if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
+    (parent,) = sweep_parents(store)
     pid = parent.info.run_id
-    assert parent.info.status == "FAILED" and "freeze=4 seed=2" in parent.data.tags["error"]
-    assert {r.data.tags[C.GRID_POINT_TAG] for r in children(store, pid, "FINISHED")} == {
+    assert parent.info.status == N.FAILED and "freeze=4 seed=2" in parent.data.tags[N.ERROR_TAG]
+    assert {r.data.tags[N.GRID_POINT_TAG] for r in children(store, pid, N.FINISHED)} == {
         "freeze=0 seed=1", "freeze=0 seed=2", "freeze=4 seed=1"}
-    (failed,) = children(store, pid, "FAILED")
-    assert "no-such-weights.pth" in failed.data.tags["error"]
+    (failed,) = children(store, pid, N.FAILED)
+    assert "no-such-weights.pth" in failed.data.tags[N.ERROR_TAG]
 
     monkeypatch.setattr(sweep_module, "train", real_train)
     assert main(args) == 0  # resumes: only the failed point runs
     assert main(args) == 0  # nothing left to run
     runs = runs_of(store)
-    assert len([r for r in runs if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]) == 1
-    finished = children(store, pid, "FINISHED")
+    assert len([r for r in runs if r.data.tags.get(N.ROLE_TAG) == N.SWEEP_ROLE]) == 1
+    finished = children(store, pid, N.FINISHED)
     assert sorted(r.info.run_name for r in finished) == [
         "freeze=0 seed=1", "freeze=0 seed=2", "freeze=4 seed=1", "freeze=4 seed=2"]
     assert len(children(store, pid)) == 5  # 4 finished + the failed first try, nothing more
     parent = store.get_run(pid)
-    assert parent.info.status == "FINISHED" and "error" not in parent.data.tags
-    assert parent.data.params["levels"] == "0,4" and parent.data.params["seeds"] == "1,2"
-    assert parent.data.params["epochs"] == "1" and "freeze" not in parent.data.params
+    assert parent.info.status == N.FINISHED and N.ERROR_TAG not in parent.data.tags
+    assert parent.data.params[N.LEVELS_PARAM] == "0,4" and parent.data.params[N.SEEDS_PARAM] == "1,2"
+    assert parent.data.params["epochs"] == "1" and N.FREEZE_PARAM not in parent.data.params
     child = finished[0]
-    assert child.data.params["epochs"] == "1" and child.data.metrics[C.TEST_ACC] >= 0
-    assert child.data.tags[C.STUDY_NAME_TAG] == parent.data.tags[C.STUDY_NAME_TAG]
+    assert child.data.params["epochs"] == "1" and child.data.metrics[N.TEST_ACC] >= 0
+    assert child.data.tags[N.STUDY_NAME_TAG] == parent.data.tags[N.STUDY_NAME_TAG]
 
-    study = optuna.load_study(study_name=parent.data.tags[C.STUDY_NAME_TAG],
+    study = optuna.load_study(study_name=parent.data.tags[N.STUDY_NAME_TAG],
                               storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert study.user_attrs["mlflow_parent_run_id"] == pid
+    assert study.user_attrs[N.PARENT_RUN_ATTR] == pid
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted((t.params["freeze"], t.params["seed"]) for t in complete) == [(0, 1), (0, 2), (4, 1), (4, 2)]
-    assert {t.user_attrs["mlflow_run_id"] for t in complete} == {r.info.run_id for r in finished}
+    assert sorted((t.params[N.FREEZE_PARAM], t.params[N.SEED_PARAM]) for t in complete) == [(0, 1), (0, 2), (4, 1), (4, 2)]
+    assert {t.user_attrs[N.RUN_ID_ATTR] for t in complete} == {r.info.run_id for r in finished}
 
 
 def test_one_point_sweep(store, tiny_config):
     assert main(sweep_args(tiny_config, "4", "5")) == 0
-    (parent,) = [r for r in runs_of(store) if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
-    assert [r.info.run_name for r in children(store, parent.info.run_id, "FINISHED")] == ["freeze=4 seed=5"]
+    (parent,) = sweep_parents(store)
+    assert [r.info.run_name for r in children(store, parent.info.run_id, N.FINISHED)] == ["freeze=4 seed=5"]
 
 
 def test_changed_training_config_is_a_new_sweep():
-    base = SweepConfig(levels=(0, 1), train=C.TrainConfig(epochs=3))
-    assert base.key() == SweepConfig(levels=(1, 0), train=C.TrainConfig(epochs=3, experiment="x")).key()
-    assert base.key() == SweepConfig(levels=(0, 1), train=C.TrainConfig(epochs=3, num_workers=1)).key()
-    assert base.key() != SweepConfig(levels=(0, 1), train=C.TrainConfig(epochs=4)).key()
-    assert base.key() != SweepConfig(levels=(0, 1, 2), train=C.TrainConfig(epochs=3)).key()
+    base = SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3))
+    assert base.key() == SweepConfig(levels=(1, 0), train=TrainConfig(epochs=3, experiment="x")).key()
+    assert base.key() == SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3, num_workers=1)).key()
+    assert base.key() != SweepConfig(levels=(0, 1), train=TrainConfig(epochs=4)).key()
+    assert base.key() != SweepConfig(levels=(0, 1, 2), train=TrainConfig(epochs=3)).key()
 
 
-@pytest.mark.parametrize("flag,value,message", [("--levels", "0,5", "invalid levels=0,5"),
+@pytest.mark.parametrize(("flag", "value", "message"), [("--levels", "0,5", "invalid levels=0,5"),
                                                 ("--seeds", "1,1", "invalid seeds")])
 def test_invalid_grid_is_named(store, tiny_config, capsys, flag, value, message):
     args = sweep_args(tiny_config, "0", "1")
@@ -101,16 +91,16 @@ def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, 
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "[2/2] freeze=3 seed=7 done: val_acc=" in out and "left" in out
-    (parent,) = [r for r in runs_of(mlflow_server) if r.data.tags.get(C.ROLE_TAG) == C.SWEEP_ROLE]
+    (parent,) = sweep_parents(mlflow_server)
     pid = parent.info.run_id
-    assert len(children(mlflow_server, pid, "FINISHED")) == 2
-    assert parent.data.tags["optuna.storage"].endswith("remote-optuna.db")
-    report = {a.path for a in mlflow_server.list_artifacts(pid, "report")}
+    assert len(children(mlflow_server, pid, N.FINISHED)) == 2
+    assert parent.data.tags[N.STORAGE_TAG].endswith("remote-optuna.db")
+    report = {a.path for a in mlflow_server.list_artifacts(pid, N.REPORT_ARTIFACT)}
     assert {"report/report.md", "report/report.html", "report/test_results.png"} <= report
     cells = [line.split("|")[1].strip() for line in (tmp_path / "reports" / pid / "report.md").read_text()
              .splitlines() if line.startswith("| ")]
     assert [c for c in cells if c.isdigit()] == ["1", "3"]  # one table row per level
-    same = C.TrainConfig(data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0)
+    same = TrainConfig(data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0)
     cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=same, storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")
     assert run_sweep(cfg, say=lambda line: None).trained == 0  # the same sweep through the API
 

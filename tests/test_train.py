@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
 import torch
-from mlflow.entities import RunStatus
 
-import freeze_study.config as C
+import freeze_study.names as N
 from freeze_study.cli import main
 from freeze_study.data import ImageDataset, load_data
-from freeze_study.train import train
-from tests.conftest import CLASSES, runs_of
-
-
-def assert_complete_run(client: mlflow.MlflowClient, run_id: str, cfg: C.TrainConfig, epochs: int) -> None:
-    """Every param and metric of the contract is in the store, per-epoch ones once per epoch."""
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    params = run.data.params
-    for f in dataclasses.fields(cfg):
-        if getattr(cfg, f.name) is not None:
-            assert params[f.name] == str(getattr(cfg, f.name)), f.name
-    assert params["resolved_precision"] == "32-true" and params["resolved_accelerator"] == "cpu"
-    assert params["frozen_stages"] == (",".join(C.STAGES[: cfg.freeze + 1]) if cfg.freeze else "none")
-    assert params["classes"] == ",".join(CLASSES)
-    for name in C.EPOCH_METRICS:
-        history = client.get_metric_history(run_id, name)
-        assert [m.step for m in history] == list(range(epochs)), name
-    for name in C.ONCE_METRICS:
-        assert len(client.get_metric_history(run_id, name)) == 1, name
-    metrics = run.data.metrics
-    assert metrics[C.EPOCHS_RUN] == epochs and 0 <= metrics[C.BEST_EPOCH] < epochs
-    assert 0 <= metrics[C.TEST_ACC] <= 1 and metrics[C.FIT_TIME] > 0
-    assert all(m.value > 0 for m in client.get_metric_history(run_id, C.EPOCH_TIME))
-    assert {d.dataset.digest for d in run.inputs.dataset_inputs} and len(run.inputs.dataset_inputs) == 3
+from freeze_study.training import train
+from tests.helpers import CLASSES, assert_complete_run, runs_of
 
 
 def test_two_epoch_run_records_the_contract(store, tiny_config):
@@ -45,21 +22,21 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
     result = train(cfg)
     assert_complete_run(store, result.run_id, cfg, epochs=2)
     metrics = store.get_run(result.run_id).data.metrics
-    assert metrics[C.TRAINABLE_PARAMS] == 10_494_979 and metrics[C.TOTAL_PARAMS] == 11_178_051
-    assert metrics[C.TEST_ACC] == pytest.approx(result.test_acc)
-    val_acc = store.get_metric_history(result.run_id, C.VAL_ACC)[result.best_epoch].value
+    assert metrics[N.TRAINABLE_PARAMS] == 10_494_979 and metrics[N.TOTAL_PARAMS] == 11_178_051
+    assert metrics[N.TEST_ACC] == pytest.approx(result.test_acc)
+    val_acc = store.get_metric_history(result.run_id, N.VAL_ACC)[result.best_epoch].value
     assert val_acc == pytest.approx(result.val_acc)
-    assert store.get_run(result.run_id).data.tags["mlflow.runName"] == "freeze=2 seed=42"
+    assert store.get_run(result.run_id).data.tags[N.RUN_NAME_TAG] == "freeze=2 seed=42"
 
 
 def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
     result = train(tiny_config)
-    model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/model")
+    model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
     x, _ = ImageDataset(load_data(tiny_config.data).splits["test"])[0]
     with torch.no_grad():
         logits = model(x.unsqueeze(0))
     assert logits.shape == (1, len(CLASSES))
-    pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
     out = np.asarray(pyfunc.predict(x.unsqueeze(0).numpy()))
     np.testing.assert_allclose(out, logits.numpy(), rtol=1e-4, atol=1e-5)
 
@@ -67,7 +44,7 @@ def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
 def test_same_seed_same_numbers(store, tiny_config):
     cfg = dataclasses.replace(tiny_config, epochs=1, freeze=3)
     a, b = train(cfg), train(cfg)
-    for name in (C.TRAIN_LOSS, C.VAL_LOSS, C.TEST_ACC):
+    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.TEST_ACC):
         assert store.get_run(a.run_id).data.metrics[name] == store.get_run(b.run_id).data.metrics[name]
 
 
@@ -76,12 +53,12 @@ def test_failure_ends_the_run_failed_with_the_reason(store, tiny_config, tmp_pat
     assert main(["train", "--data", cfg.data, "--weights", cfg.weights, "--epochs", "1",
                  "--num-workers", "0"]) == 2
     (run,) = runs_of(store)
-    assert run.info.status == "FAILED"
-    assert "missing.pth not found" in run.data.tags["error"]
+    assert run.info.status == N.FAILED
+    assert "missing.pth not found" in run.data.tags[N.ERROR_TAG]
     assert run.data.params["weights"] == cfg.weights  # what was recorded before the failure stays
 
 
-@pytest.mark.parametrize("flag,value", [("--freeze", "7"), ("--lr", "0"), ("--batch-size", "0"),
+@pytest.mark.parametrize(("flag", "value"), [("--freeze", "7"), ("--lr", "0"), ("--batch-size", "0"),
                                         ("--precision", "fp8")])
 def test_invalid_parameter_exits_nonzero_and_names_it(store, tiny_config, capsys, flag, value):
     assert main(["train", "--data", tiny_config.data, "--weights", "none", flag, value]) == 2
@@ -91,23 +68,22 @@ def test_invalid_parameter_exits_nonzero_and_names_it(store, tiny_config, capsys
 
 
 def test_bad_data_fails_the_run_before_training(store, tiny_config, capsys):
-    (__import__("pathlib").Path(tiny_config.data) / "test" / "healthy" / "x.jpg").write_bytes(b"no")
+    (Path(tiny_config.data) / "test" / "healthy" / "x.jpg").write_bytes(b"no")
     assert main(["train", "--data", tiny_config.data, "--weights", "none", "--num-workers", "0"]) == 2
     assert "cannot decode image" in capsys.readouterr().err
     (run,) = runs_of(store)
-    assert run.info.status == "FAILED" and "x.jpg" in run.data.tags["error"]
-    assert C.TRAIN_LOSS not in run.data.metrics
+    assert run.info.status == N.FAILED and "x.jpg" in run.data.tags[N.ERROR_TAG]
+    assert N.TRAIN_LOSS not in run.data.metrics
 
 
 def test_status_is_killed_on_interrupt(store, tiny_config):
     from freeze_study import tracking
 
-    mlflow.set_experiment("freeze-study")
     with pytest.raises(KeyboardInterrupt):
-        with tracking.run("interrupted"):
-            raise KeyboardInterrupt
+        with tracking.run("interrupted", N.DEFAULT_EXPERIMENT):
+            raise KeyboardInterrupt("Ctrl-C")
     (run,) = runs_of(store)
-    assert run.info.status == RunStatus.to_string(RunStatus.KILLED)
+    assert run.info.status == N.KILLED and run.data.tags[N.ERROR_TAG] == "KeyboardInterrupt: Ctrl-C"
 
 
 def test_unparseable_value_is_a_clear_error(store, capsys):
@@ -128,7 +104,7 @@ def test_sigterm_ends_the_run_killed(store, tiny_config):
                             env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not [r for r in runs_of(store) if store.get_metric_history(r.info.run_id, C.TRAIN_LOSS)]:
+        while not [r for r in runs_of(store) if store.get_metric_history(r.info.run_id, N.TRAIN_LOSS)]:
             assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
             time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
@@ -136,4 +112,4 @@ def test_sigterm_ends_the_run_killed(store, tiny_config):
     finally:
         proc.kill()
     (run,) = runs_of(store)
-    assert run.info.status == "KILLED" and "signal" in run.data.tags["error"]
+    assert run.info.status == N.KILLED and "signal" in run.data.tags[N.ERROR_TAG]

@@ -1,9 +1,8 @@
-"""Where the Beans images come from and how they become tensors.
+"""Where the images come from: a Hugging Face dataset or a local image folder, checked, as three splits.
 
 `load_data(spec)` takes a Hugging Face dataset id (default `AI-Lab-Makerere/beans`)
 or a local image folder `DIR/{train,validation,test}/<class>/*`, checks it, and
-returns the three splits with class names taken from the data. Pre-processing is
-the study's: RGB, resize to 224x224, ImageNet mean/std.
+returns the three splits with class names taken from the data.
 """
 
 from __future__ import annotations
@@ -11,21 +10,19 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
+from freeze_study.data.preprocess import IMAGE_SIZE
+
 SPLITS = ("train", "validation", "test")
-IMAGE_SIZE = 224
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-PREPROCESSING = f"rgb,resize={IMAGE_SIZE}x{IMAGE_SIZE}:bilinear,uint8"  # part of every cache key
 
 
 class DataError(ValueError):
@@ -114,7 +111,7 @@ def _load_folder(root: Path) -> Data:
     def fingerprint() -> str:
         h = hashlib.sha256(repr(classes).encode())
         for split in SPLITS:
-            for name, label in zip(splits[split].names, splits[split].labels):
+            for name, label in zip(splits[split].names, splits[split].labels, strict=False):
                 h.update(f"{split}/{Path(name).relative_to(root)}:{label}:".encode())
                 h.update(hashlib.sha256(Path(name).read_bytes()).digest())
         return h.hexdigest()
@@ -206,50 +203,3 @@ class _OpenSubset:
 
     def __call__(self, i: int) -> Image.Image:
         return self.opener(self.keep[i])
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 NxHxWx3 (or HxWx3) -> float Nx3xHxW with ImageNet mean/std."""
-    x = images.permute(*range(images.dim() - 3), -1, -3, -2).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return ((x - mean) / std).contiguous()  # NCHW, as collated single images: conv numerics match
-
-
-class ImageDataset(torch.utils.data.Dataset):
-    """Decodes image i on every access (the study's original input pipeline)."""
-
-    def __init__(self, split: Split, flip: bool = False):
-        self.split, self.flip = split, flip
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return to_input(torch.from_numpy(self.split.decode(i)), self.flip), self.split.labels[i]
-
-
-def to_input(image: torch.Tensor, flip: bool) -> torch.Tensor:
-    """A decoded uint8 HxWx3 image as the network's input; `flip`: a random horizontal flip."""
-    x = normalize(image)
-    return x.flip(-1) if flip and torch.rand(()) < 0.5 else x
-
-
-def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,
-                num_workers: int, seed: int) -> torch.utils.data.DataLoader:
-    """A DataLoader whose order depends on `seed` alone; `num_workers` is capped at the CPU count.
-
-    The shuffling sampler has a generator of its own: a DataLoader also draws its workers'
-    base seed from its generator, once per epoch without persistent workers and once in all
-    with them, so sharing one would make the order depend on the number of workers.
-    """
-    workers = worker_count(num_workers)
-    sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(seed + 1))
-
-
-def worker_count(requested: int) -> int:
-    """DataLoader workers: as requested, at most one per CPU."""
-    return min(requested, os.cpu_count() or 1)

@@ -1,21 +1,13 @@
-"""What "freeze level K" means for torchvision's ResNet18, and the weights it starts from.
-
-The network is kept as a *frozen prefix* (stem + layer1..layerK, no gradients,
-BatchNorm in eval mode) followed by a *trainable suffix* (the remaining stages,
-pooling and the classifier), so the prefix's output can be computed once.
-"""
+"""torchvision's ResNet18 with a fresh classifier head, from ImageNet weights, a state-dict file or random init."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models import ResNet, ResNet18_Weights, resnet18
-
-from freeze_study.config import STAGES
-
-STAGE_MODULES = {STAGES[0]: ("conv1", "bn1", "relu", "maxpool"), **{s: (s,) for s in STAGES[1:]}}
 
 
 class WeightsError(RuntimeError):
@@ -30,7 +22,11 @@ class GlobalAvgPool(nn.Module):
 
 
 def build_resnet18(num_classes: int, weights: str) -> ResNet:
-    """ResNet18 from `weights` ("imagenet", "none" or a state-dict file) with a fresh `num_classes` head."""
+    """ResNet18 from `weights` ("imagenet", "none" or a state-dict file) with a fresh `num_classes` head.
+
+    Input N x 3 x H x W normalised images, output N x num_classes logits. Raises WeightsError
+    (one line saying what to do) when the weights cannot be downloaded or the file does not fit.
+    """
     if weights == "none":
         net = resnet18(weights=None)
     elif weights == "imagenet":
@@ -79,43 +75,12 @@ def _load_state_file(net: ResNet, path: Path) -> None:
         raise WeightsError(f"weights file {path} has tensors of the wrong shape: {exc}".splitlines()[0]) from None
 
 
-def stage(net: ResNet, name: str) -> nn.Sequential:
-    """The modules of one stage, in forward order."""
-    return nn.Sequential(*(getattr(net, m) for m in STAGE_MODULES[name]))
+def export_model(net: nn.Module) -> nn.Module:
+    """A plain torchvision ResNet18 (stock pooling) on the CPU, in eval mode, for logging.
 
-
-def split(net: ResNet, freeze: int) -> tuple[nn.Sequential, nn.Sequential]:
-    """(frozen prefix, trainable suffix); they share modules with `net` and compose to net.forward.
-
-    With every stage frozen the parameter-free pooling joins the prefix, so the
-    suffix is the linear head on 512 features.
+    Its forward equals `net`'s; it loads without this package installed.
     """
-    cut = freeze + 1 if freeze else 0
-    pool = [net.avgpool, nn.Flatten(1)]
-    frozen = [stage(net, s) for s in STAGES[:cut]]
-    trainable = [stage(net, s) for s in STAGES[cut:]]
-    if trainable:
-        return nn.Sequential(*frozen), nn.Sequential(*trainable, *pool, net.fc)
-    return nn.Sequential(*frozen, *pool), nn.Sequential(net.fc)
-
-
-def frozen_prefix_problem(net: ResNet) -> str | None:
-    """Why the frozen stages are not a cacheable prefix (a frozen stage after a trainable one), or None."""
-    trainable = [s for s in STAGES if any(p.requires_grad for p in stage(net, s).parameters())]
-    frozen = [s for s in STAGES if s not in trainable]
-    late = [s for s in frozen if trainable and STAGES.index(s) > STAGES.index(trainable[0])]
-    if late:
-        return f"frozen stages {','.join(late)} follow trainable {trainable[0]}: not a prefix"
-    return None
-
-
-def freeze_prefix(prefix: nn.Module) -> None:
-    """No gradients and BatchNorm in eval mode: the prefix's output never changes."""
-    prefix.requires_grad_(False)
-    prefix.eval()
-
-
-def count_params(net: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    params = list(net.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    out = copy.deepcopy(net).float().cpu().eval()
+    out.avgpool = nn.AdaptiveAvgPool2d(1)
+    out.requires_grad_(True)
+    return out

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 from pathlib import Path
 
 import mlflow
 import pytest
-from mlflow.entities import Metric, Param
 
-import freeze_study.config as C
-from freeze_study.analysis import (ReportError, findings, latest_sweep, load_runs, resolve_sweep, summarize,
-                                   write_report)
+import freeze_study.names as N
+from freeze_study.report import ReportError, findings, latest_sweep, load_runs, resolve_sweep, summarize, write_report
+from tests.helpers import EPOCHS, TOTAL, TRAINABLE, curve, log_child, new_parent
 
-EPOCHS = 5
-TOTAL = 11_178_051
-TRAINABLE = {0: TOTAL, 1: 11_030_083, 2: 10_494_979, 3: 8_395_267, 4: 1_539}
 # (freeze, seed): test_acc, fit_time_s, best_epoch, val_acc at epoch 0 (val_acc rises 0.05 per epoch)
 SPEC = {(0, 42): (0.90, 100.0, 3, 0.60), (0, 43): (0.92, 110.0, 4, 0.62),
         (2, 42): (0.91, 60.0, 2, 0.58), (2, 43): (0.906, 64.0, 3, 0.60),
@@ -26,45 +21,14 @@ FIGURES = ("accuracies.png", "loss_progress.png", "overfitting_analysis.png", "c
            "params_vs_time.png", "test_results.png")
 
 
-def curve(key: str, epoch: int, v0: float) -> float:
-    """The per-epoch value logged for `key` (val_acc peaks after best_epoch, so 'at best_epoch' != max)."""
-    return {C.TRAIN_LOSS: 1.0 - 0.15 * epoch, C.VAL_LOSS: 1.1 - 0.1 * epoch, C.TRAIN_ACC: v0 + 0.08 * epoch,
-            C.VAL_ACC: v0 + 0.05 * epoch, C.EPOCH_TIME: 4.0 + epoch}[key]
-
-
-def new_parent(client: mlflow.MlflowClient, exp_id: str, start: int, name: str = "sweep") -> str:
-    run = client.create_run(exp_id, start_time=start, run_name=name, tags={C.ROLE_TAG: C.SWEEP_ROLE})
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
-
-
-def log_child(client: mlflow.MlflowClient, exp_id: str, parent: str, freeze: int, seed: int, test_acc: float,
-              fit: float, best: int, v0: float, status: str = "FINISHED", epochs: int = EPOCHS) -> str:
-    """A child run as `freeze-study sweep` leaves it: params, tags, per-epoch histories, once-logged results."""
-    name = C.grid_point_name(freeze, seed)
-    run = client.create_run(exp_id, run_name=name, tags={C.PARENT_RUN_TAG: parent, C.ROLE_TAG: C.TRIAL_ROLE,
-                                                         C.GRID_POINT_TAG: name})
-    stages = C.TrainConfig(freeze=freeze).frozen_stages
-    params = {**C.TrainConfig(freeze=freeze, seed=seed).params(), "frozen_stages": ",".join(stages) or "none",
-              "classes": "angular_leaf_spot,bean_rust,healthy"}
-    now = int(time.time() * 1000)
-    metrics = [Metric(key, curve(key, e, v0), now + e, e) for key in C.EPOCH_METRICS for e in range(epochs)]
-    once = {C.TRAINABLE_PARAMS: TRAINABLE[freeze], C.TOTAL_PARAMS: TOTAL, C.TEST_ACC: test_acc,
-            C.TEST_LOSS: 1 - test_acc, C.FIT_TIME: fit, C.BEST_EPOCH: best, C.EPOCHS_RUN: epochs}
-    metrics += [Metric(key, value, now, 0) for key, value in once.items()]
-    client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
-    client.set_terminated(run.info.run_id, status)
-    return run.info.run_id
-
-
 @pytest.fixture
 def sweep(store: mlflow.MlflowClient) -> dict:
     """Levels 0, 2, 4 × seeds 42, 43; plus a FAILED child and a child of another sweep, both to be ignored."""
-    exp_id = store.create_experiment(C.DEFAULT_EXPERIMENT)
+    exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)
     other = new_parent(store, exp_id, start=2_000, name="other")
     children = {key: log_child(store, exp_id, parent, *key, *spec) for key, spec in SPEC.items()}
-    failed = log_child(store, exp_id, parent, 4, 44, 0.99, 5.0, 1, 0.9, status="FAILED", epochs=2)
+    failed = log_child(store, exp_id, parent, 4, 44, 0.99, 5.0, 1, 0.9, status=N.FAILED, epochs=2)
     stray = log_child(store, exp_id, other, 1, 42, 0.99, 5.0, 1, 0.9)
     return {"client": store, "exp_id": exp_id, "parent": parent, "other": other, "children": children,
             "ignored": {failed, stray}}
@@ -72,7 +36,7 @@ def sweep(store: mlflow.MlflowClient) -> dict:
 
 def test_load_runs_reads_only_finished_children_of_the_sweep(sweep: dict) -> None:
     runs, history = load_runs(sweep["client"], sweep["parent"])
-    assert list(zip(runs.freeze, runs.seed)) == sorted(SPEC)
+    assert list(zip(runs.freeze, runs.seed, strict=False)) == sorted(SPEC)
     assert set(runs.run_id) == set(sweep["children"].values())
     assert not set(runs.run_id) & sweep["ignored"]
     for row in runs.itertuples():
@@ -81,10 +45,10 @@ def test_load_runs_reads_only_finished_children_of_the_sweep(sweep: dict) -> Non
         assert (row.trainable_params, row.total_params) == (TRAINABLE[row.freeze], TOTAL)
         assert row.val_acc == pytest.approx(v0 + 0.05 * best)  # at the tested epoch, not the max
     assert runs.loc[runs.freeze == 2, "frozen_stages"].iloc[0] == "stem,layer1,layer2"
-    assert len(history) == len(SPEC) * len(C.EPOCH_METRICS) * EPOCHS
-    point = history[(history.run_id == sweep["children"][(2, 43)]) & (history.metric == C.VAL_LOSS)]
+    assert len(history) == len(SPEC) * len(N.EPOCH_METRICS) * EPOCHS
+    point = history[(history.run_id == sweep["children"][(2, 43)]) & (history.metric == N.VAL_LOSS)]
     assert list(point.epoch) == list(range(EPOCHS))
-    assert list(point.value) == pytest.approx([curve(C.VAL_LOSS, e, 0.60) for e in range(EPOCHS)])
+    assert list(point.value) == pytest.approx([curve(N.VAL_LOSS, e, 0.60) for e in range(EPOCHS)])
 
 
 def test_report_files_match_the_logged_numbers_and_are_logged_to_the_parent(sweep: dict, tmp_path: Path) -> None:
@@ -93,11 +57,11 @@ def test_report_files_match_the_logged_numbers_and_are_logged_to_the_parent(swee
     names = {*FIGURES, "report.md", "report.html"}
     assert {p.name for p in out.iterdir()} == names
     assert all((out / name).stat().st_size > 0 for name in names)
-    assert {Path(a.path).name for a in client.list_artifacts(parent, "report")} == names
+    assert {Path(a.path).name for a in client.list_artifacts(parent, N.REPORT_ARTIFACT)} == names
     assert client.list_artifacts(sweep["other"]) == []
 
     md = (out / "report.md").read_text()
-    assert parent in md and C.DEFAULT_EXPERIMENT in md
+    assert parent in md and N.DEFAULT_EXPERIMENT in md
     for freeze in (0, 2, 4):
         tests = [SPEC[(freeze, s)][0] * 100 for s in (42, 43)]
         fits = [SPEC[(freeze, s)][1] for s in (42, 43)]
@@ -137,7 +101,7 @@ def test_summarize_and_findings(sweep: dict) -> None:
 
 def test_single_run_sweep_reports_and_falls_back_to_the_best_val_acc(store: mlflow.MlflowClient,
                                                                    tmp_path: Path) -> None:
-    exp_id = store.create_experiment(C.DEFAULT_EXPERIMENT)
+    exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)
     log_child(store, exp_id, parent, 3, 7, 0.88, 30.0, 9, 0.6)  # best_epoch 9 was never logged
     runs, _ = load_runs(store, parent)
@@ -147,16 +111,16 @@ def test_single_run_sweep_reports_and_falls_back_to_the_best_val_acc(store: mlfl
 
 
 def test_sweep_without_finished_children_raises(store: mlflow.MlflowClient, tmp_path: Path) -> None:
-    exp_id = store.create_experiment(C.DEFAULT_EXPERIMENT)
+    exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)
-    log_child(store, exp_id, parent, 0, 42, 0.9, 10.0, 1, 0.5, status="FAILED")
+    log_child(store, exp_id, parent, 0, 42, 0.9, 10.0, 1, 0.5, status=N.FAILED)
     with pytest.raises(ReportError, match=f"sweep '{parent}' has no FINISHED child runs"):
         write_report(store, parent, tmp_path / "r")
     assert store.list_artifacts(parent) == []
 
 
 def test_resolve_sweep_picks_the_newest_parent_and_checks_a_given_id(sweep: dict) -> None:
-    client, exp = sweep["client"], C.DEFAULT_EXPERIMENT
+    client, exp = sweep["client"], N.DEFAULT_EXPERIMENT
     assert latest_sweep(client, exp) == sweep["other"]  # started later
     newest = new_parent(client, sweep["exp_id"], start=3_000)
     assert resolve_sweep(client, exp) == newest

@@ -1,16 +1,14 @@
-"""Decode each image once and compute each frozen prefix once, so freezing saves wall time.
+"""The inputs a run trains on: cached frozen-prefix outputs where valid, else images.
 
-Decoded images (uint8 224x224x3, ~150 KB each) live in a file cache keyed by the
-data's content and the pre-processing, shared by every epoch and every run. The
-frozen prefix's outputs are computed once per split and run (eval mode, no grad),
-kept in memory up to a budget and beyond it in memory-mapped files, deleted after
-the run. `feature_cache=off` is the study's original pipeline: decode every epoch,
-run every stage.
+Decoded images (uint8 224x224x3, ~150 KB each) come from the decoded-image cache
+(`cache.decoded`). The frozen prefix's outputs are computed once per split and run
+(eval mode, no grad), kept in memory up to a budget and beyond it in memory-mapped
+files, deleted after the run. `feature_cache=off` is the study's original pipeline:
+decode every epoch, run every stage.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -22,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from freeze_study.cache.decoded import decoded_images
 from freeze_study.config import TrainConfig
-from freeze_study.data import (IMAGE_SIZE, PREPROCESSING, Data, ImageDataset, Split, make_loader, normalize,
-                               to_input, worker_count)
+from freeze_study.data import Data, ImageDataset, make_loader, normalize, to_input, worker_count
 
 
 @dataclass(frozen=True)
@@ -42,53 +40,15 @@ class CachePlan:
         return self.reason is None
 
 
-def prefix_problem(cfg: TrainConfig, net: nn.Module) -> str | None:
+def prefix_problem(cfg: TrainConfig) -> str | None:
     """Why the frozen prefix's outputs cannot be cached for this run, or None."""
-    from freeze_study.model import frozen_prefix_problem
-
     if cfg.feature_cache == "off":
         return "turned off (--feature-cache off)"
     if cfg.freeze == 0:
         return "nothing is frozen (freeze=0); decoded images are still cached"
     if cfg.augment != "none":
         return f"random augmentation ({cfg.augment}) changes the prefix's input every epoch"
-    return frozen_prefix_problem(net)
-
-
-def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:
-    """The split decoded and resized once, as a read-only uint8 memmap (built on first use)."""
-    key = hashlib.sha256(f"{data.digest}|{split.name}|{PREPROCESSING}".encode()).hexdigest()[:24]
-    path = root / "decoded" / f"{key}.npy"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                            shape=(len(split), IMAGE_SIZE, IMAGE_SIZE, 3))
-            loader = torch.utils.data.DataLoader(_Decoder(split), batch_size=32, num_workers=workers)
-            i = 0
-            for batch in loader:
-                out[i:i + len(batch)] = batch.numpy()
-                i += len(batch)
-            out.flush()
-            del out
-            os.replace(tmp, path)  # atomic: concurrent runs never read half a file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return np.load(path, mmap_mode="r")
-
-
-class _Decoder(torch.utils.data.Dataset):
-    def __init__(self, split: Split):
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.from_numpy(self.split.decode(i))
+    return None
 
 
 class ArrayDataset(torch.utils.data.Dataset):
@@ -142,8 +102,8 @@ def _forward(prefix: nn.Module, images: np.ndarray, device: str, autocast: torch
 
 
 def memory_budget(cfg: TrainConfig) -> int:
-    """Bytes of cached features kept in RAM: --cache-memory-gb, at most half the available memory."""
-    budget = int(cfg.cache_memory_gb * 2**30)
+    """Bytes of cached features kept in RAM: --cache-memory-gib, at most half the available memory."""
+    budget = int(cfg.cache_memory_gib * 2**30)
     available = _available_memory()
     return budget if available is None else min(budget, available // 2)
 
@@ -161,14 +121,16 @@ def _available_memory() -> int | None:
         return None
 
 
-def build_loaders(cfg: TrainConfig, data: Data, module: nn.Module, device: str,
-                  autocast: torch.dtype | None, spill: ExitStack) -> tuple[dict, CachePlan]:
-    """DataLoaders for the three splits, and the plan: cached images/features, or the original pipeline.
+def build_inputs(cfg: TrainConfig, data: Data, prefix: nn.Module, device: str, autocast: torch.dtype | None,
+                 spill: ExitStack) -> tuple[dict, CachePlan]:
+    """DataLoaders for the three splits and the plan: cached prefix outputs, cached images, or the
+    original pipeline (`feature_cache=off`).
 
-    `module` is the FreezeClassifier (its `net` and frozen prefix). Files spilled to disk live
-    until `spill` closes.
+    `prefix` is the frozen prefix of the run's network (`model.freeze_at_level`); its
+    outputs are N x C x H x W (N x 512 at freeze=4), in the autocast dtype if any.
+    Files spilled to disk live until `spill` closes.
     """
-    problem = prefix_problem(cfg, module.net)
+    problem = prefix_problem(cfg)
     flip = cfg.augment == "flip"
     if cfg.feature_cache == "off":
         loaders = {s: make_loader(ImageDataset(split, flip=flip and s == "train"), cfg.batch_size, s == "train",
@@ -181,7 +143,7 @@ def build_loaders(cfg: TrainConfig, data: Data, module: nn.Module, device: str,
         rows = images = decoded_images(split, data, root, worker_count(cfg.num_workers))
         size += images.nbytes
         if problem is None:
-            rows = prefix_outputs(module.parts[0], images, cfg.batch_size, device, autocast, budget, spill, root)
+            rows = prefix_outputs(prefix, images, cfg.batch_size, device, autocast, budget, spill, root)
             size += rows.nbytes
             spilled += rows.nbytes if isinstance(rows, np.ndarray) else 0
         dataset = ArrayDataset(rows, split.labels, images=problem is not None, flip=flip and s == "train")

@@ -17,8 +17,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-import freeze_study.config as C
-from freeze_study.analysis import EPOCH, FREEZE, METRIC, RUN_ID, SEED, VALUE, level_name
+import freeze_study.names as N
+from freeze_study.model.levels import level_name
+from freeze_study.report.store import EPOCH, FREEZE, METRIC, RUN_ID, SEED, VALUE
 
 DPI = 120
 CONVERGED = 0.95  # "converged": first epoch at this fraction of the run's best validation accuracy
@@ -28,13 +29,13 @@ MARKERS = "osD^v"  # per freeze level, where points of neighbouring levels overl
 
 def colour(freeze: int) -> tuple:
     """One colour per freeze level, the same in every figure (viridis, without its hard-to-see yellow end)."""
-    return colormaps["viridis"](0.85 * freeze / C.MAX_FREEZE)
+    return colormaps["viridis"](0.85 * freeze / N.MAX_FREEZE)
 
 
 def per_epoch(history: pd.DataFrame) -> pd.DataFrame:
     """One row per run × epoch, one column per per-epoch metric."""
     wide = history.pivot_table(index=[RUN_ID, FREEZE, SEED, EPOCH], columns=METRIC, values=VALUE)
-    return wide.reindex(columns=list(C.EPOCH_METRICS)).reset_index()
+    return wide.reindex(columns=list(N.EPOCH_METRICS)).reset_index()
 
 
 def _seeds(table: pd.DataFrame) -> pd.Series:
@@ -66,8 +67,8 @@ _SPLITS = [Line2D([], [], color="0.3", ls=TRAIN_STYLE, label="train"),
 def accuracies(history: pd.DataFrame, ax: Axes) -> None:
     """Train (dashed) and validation (solid) accuracy per epoch, one colour per freeze level."""
     wide = per_epoch(history)
-    _curve(ax, wide, wide[C.TRAIN_ACC] * 100, TRAIN_STYLE)
-    _curve(ax, wide, wide[C.VAL_ACC] * 100, VAL_STYLE)
+    _curve(ax, wide, wide[N.TRAIN_ACC] * 100, TRAIN_STYLE)
+    _curve(ax, wide, wide[N.VAL_ACC] * 100, VAL_STYLE)
     ax.set(title="Accuracy per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)",
            ylabel="accuracy (%)")
     _level_legend(ax, _seeds(wide), _SPLITS)
@@ -76,8 +77,8 @@ def accuracies(history: pd.DataFrame, ax: Axes) -> None:
 def loss_progress(history: pd.DataFrame, ax: Axes) -> None:
     """Train (dashed) and validation (solid) loss per epoch, one colour per freeze level."""
     wide = per_epoch(history)
-    _curve(ax, wide, wide[C.TRAIN_LOSS], TRAIN_STYLE)
-    _curve(ax, wide, wide[C.VAL_LOSS], VAL_STYLE)
+    _curve(ax, wide, wide[N.TRAIN_LOSS], TRAIN_STYLE)
+    _curve(ax, wide, wide[N.VAL_LOSS], VAL_STYLE)
     ax.set(title="Loss per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)",
            ylabel="cross-entropy loss (nats)")
     _level_legend(ax, _seeds(wide), _SPLITS)
@@ -87,8 +88,8 @@ def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
     """Two panels: validation − train loss and train − validation accuracy per epoch (above 0 = overfitting)."""
     wide = per_epoch(history)
     loss_ax, acc_ax = fig.subplots(1, 2, sharex=True)
-    _curve(loss_ax, wide, wide[C.VAL_LOSS] - wide[C.TRAIN_LOSS], VAL_STYLE)
-    _curve(acc_ax, wide, (wide[C.TRAIN_ACC] - wide[C.VAL_ACC]) * 100, VAL_STYLE)
+    _curve(loss_ax, wide, wide[N.VAL_LOSS] - wide[N.TRAIN_LOSS], VAL_STYLE)
+    _curve(acc_ax, wide, (wide[N.TRAIN_ACC] - wide[N.VAL_ACC]) * 100, VAL_STYLE)
     for ax in (loss_ax, acc_ax):
         ax.axhline(0, color="0.4", lw=0.8)
     loss_ax.set(title="Loss gap: validation − train", xlabel="epoch (0-based)", ylabel="loss difference (nats)")
@@ -100,8 +101,8 @@ def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
 
 def epochs_to_converge(history: pd.DataFrame, fraction: float = CONVERGED) -> pd.Series:
     """Per run: the first epoch whose validation accuracy reaches `fraction` of that run's best."""
-    wide = per_epoch(history).dropna(subset=[C.VAL_ACC])
-    reached = wide[wide[C.VAL_ACC] >= fraction * wide.groupby(RUN_ID)[C.VAL_ACC].transform("max")]
+    wide = per_epoch(history).dropna(subset=[N.VAL_ACC])
+    reached = wide[wide[N.VAL_ACC] >= fraction * wide.groupby(RUN_ID)[N.VAL_ACC].transform("max")]
     return reached.groupby(RUN_ID)[EPOCH].min()
 
 
@@ -127,7 +128,7 @@ def convergence_analysis(runs: pd.DataFrame, history: pd.DataFrame, ax: Axes) ->
     for i, freeze in enumerate(levels):
         rows = table[table[FREEZE] == freeze]
         _bars_with_dots(ax, i - width / 2, rows["converged"].dropna(), freeze, width)
-        _bars_with_dots(ax, i + width / 2, rows[C.BEST_EPOCH], freeze, width, alpha=0.45, hatch="//")
+        _bars_with_dots(ax, i + width / 2, rows[N.BEST_EPOCH], freeze, width, alpha=0.45, hatch="//")
     _level_ticks(ax, levels, seeds)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", alpha=0.3)
@@ -140,10 +141,10 @@ def convergence_analysis(runs: pd.DataFrame, history: pd.DataFrame, ax: Axes) ->
 def params_vs_time(runs: pd.DataFrame, ax: Axes) -> None:
     """Trainable parameters (log x) against fit time, one point per run, coloured and labelled by level."""
     for freeze, rows in runs.groupby(FREEZE):
-        ax.scatter(rows[C.TRAINABLE_PARAMS], rows[C.FIT_TIME], s=40, marker=MARKERS[freeze], color=colour(freeze),
+        ax.scatter(rows[N.TRAINABLE_PARAMS], rows[N.FIT_TIME], s=40, marker=MARKERS[freeze], color=colour(freeze),
                    edgecolor="white", zorder=3)
         side = 1 if freeze % 2 == 0 else -1  # alternate sides: levels 0..3 share one column of points
-        ax.annotate(f"freeze={freeze}", (rows[C.TRAINABLE_PARAMS].iloc[0], rows[C.FIT_TIME].mean()),
+        ax.annotate(f"freeze={freeze}", (rows[N.TRAINABLE_PARAMS].iloc[0], rows[N.FIT_TIME].mean()),
                     xytext=(10 * side, 0), textcoords="offset points", va="center", ha="left" if side > 0 else "right",
                     fontsize="small", color=colour(freeze))
     ax.set_xscale("log")
@@ -157,7 +158,7 @@ def params_vs_time(runs: pd.DataFrame, ax: Axes) -> None:
 def test_results(runs: pd.DataFrame, ax: Axes) -> None:
     """Test accuracy per level: bar = mean, dot = one seed, value label; the y axis zoomed to the differences."""
     levels, seeds = sorted(runs[FREEZE].unique()), _seeds(runs)
-    acc = runs[C.TEST_ACC] * 100
+    acc = runs[N.TEST_ACC] * 100
     for i, freeze in enumerate(levels):
         mean = _bars_with_dots(ax, i, acc[runs[FREEZE] == freeze], freeze, 0.6)
         ax.annotate(f"{mean:.1f}%", (i, acc[runs[FREEZE] == freeze].max()), xytext=(0, 6),

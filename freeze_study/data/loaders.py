@@ -1,0 +1,43 @@
+"""DataLoaders whose order depends on the seed alone, over images decoded on every access."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from freeze_study.data.preprocess import to_input
+from freeze_study.data.sources import Split
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Decodes image i on every access (the study's original input pipeline)."""
+
+    def __init__(self, split: Split, flip: bool = False):
+        self.split, self.flip = split, flip
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return to_input(torch.from_numpy(self.split.decode(i)), self.flip), self.split.labels[i]
+
+
+def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,
+                num_workers: int, seed: int) -> torch.utils.data.DataLoader:
+    """A DataLoader whose order depends on `seed` alone; `num_workers` is capped at the CPU count.
+
+    The shuffling sampler has a generator of its own: a DataLoader also draws its workers'
+    base seed from its generator, once per epoch without persistent workers and once in all
+    with them, so sharing one would make the order depend on the number of workers.
+    """
+    workers = worker_count(num_workers)
+    sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed + 1))
+
+
+def worker_count(requested: int) -> int:
+    """DataLoader workers: as requested, at most one per CPU."""
+    return min(requested, os.cpu_count() or 1)

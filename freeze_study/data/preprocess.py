@@ -1,0 +1,28 @@
+"""How a decoded image becomes the network's input: the study's pre-processing, defined once.
+
+RGB, resize to 224x224 (bilinear), uint8; then ImageNet mean/std normalisation to a float
+N x 3 x 224 x 224 tensor. `PREPROCESSING` names the first part and is in every cache key.
+"""
+
+from __future__ import annotations
+
+import torch
+
+IMAGE_SIZE = 224
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (ResNet18_Weights.IMAGENET1K_V1)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PREPROCESSING = f"rgb,resize={IMAGE_SIZE}x{IMAGE_SIZE}:bilinear,uint8"  # part of every cache key
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NxHxWx3 (or HxWx3) -> float Nx3xHxW with ImageNet mean/std."""
+    x = images.permute(*range(images.dim() - 3), -1, -3, -2).float().div_(255)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return ((x - mean) / std).contiguous()  # NCHW, as collated single images: conv numerics match
+
+
+def to_input(image: torch.Tensor, flip: bool) -> torch.Tensor:
+    """A decoded uint8 HxWx3 image as the network's input; `flip`: a random horizontal flip."""
+    x = normalize(image)
+    return x.flip(-1) if flip and torch.rand(()) < 0.5 else x

@@ -1,0 +1,9 @@
+"""The network: torchvision's ResNet18 with its starting weights (`resnet`), what freeze level K
+means (`levels`), and the network cut into a frozen prefix and a trainable suffix (`freezing`)."""
+
+from freeze_study.model.freezing import FrozenCut, count_params, freeze_at_level, freeze_prefix, stage_modules
+from freeze_study.model.levels import frozen_stages, frozen_stages_param, level_name
+from freeze_study.model.resnet import WeightsError, build_resnet18, export_model
+
+__all__ = ["FrozenCut", "WeightsError", "build_resnet18", "count_params", "freeze_at_level", "export_model",
+           "freeze_prefix", "frozen_stages", "frozen_stages_param", "level_name", "stage_modules"]

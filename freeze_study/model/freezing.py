@@ -1,0 +1,61 @@
+"""A ResNet18 cut at a freeze level into a *frozen prefix* and a *trainable suffix*.
+
+The prefix (stem + layer1..layerK) gets no gradients and keeps BatchNorm in eval mode,
+so its output for an image never changes and can be computed once; the suffix (the
+remaining residual stages, pooling and the classifier) is what is trained.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from torch import nn
+from torchvision.models import ResNet
+
+from freeze_study.model.levels import frozen_stages
+from freeze_study.names import STAGES
+
+# torchvision attribute names of each stage's modules, in forward order.
+STAGE_MODULES = {STAGES[0]: ("conv1", "bn1", "relu", "maxpool"), **{s: (s,) for s in STAGES[1:]}}
+
+
+class FrozenCut(NamedTuple):
+    """The network at one level: prefix then suffix compose to `net.forward`; both share `net`'s modules."""
+
+    prefix: nn.Sequential  # frozen: no gradients, BatchNorm in eval mode (empty at level 0)
+    suffix: nn.Sequential  # trainable: the rest of the network, ending in the classifier
+
+
+def stage_modules(net: ResNet, stage: str) -> nn.Sequential:
+    """The modules of one stage (`stem` or a residual stage `layer1`..`layer4`), in forward order."""
+    return nn.Sequential(*(getattr(net, m) for m in STAGE_MODULES[stage]))
+
+
+def freeze_at_level(net: ResNet, freeze: int) -> FrozenCut:
+    """Cut `net` at freeze level `freeze` and freeze the prefix (`freeze_prefix`).
+
+    With every stage frozen the parameter-free pooling joins the prefix, so the suffix
+    is the linear head on 512 features. Raises ValueError for a level outside 0..4.
+    """
+    cut = len(frozen_stages(freeze))
+    pool = [net.avgpool, nn.Flatten(1)]
+    frozen = [stage_modules(net, s) for s in STAGES[:cut]]
+    trainable = [stage_modules(net, s) for s in STAGES[cut:]]
+    if trainable:
+        parts = FrozenCut(nn.Sequential(*frozen), nn.Sequential(*trainable, *pool, net.fc))
+    else:
+        parts = FrozenCut(nn.Sequential(*frozen, *pool), nn.Sequential(net.fc))
+    freeze_prefix(parts.prefix)
+    return parts
+
+
+def freeze_prefix(prefix: nn.Module) -> None:
+    """No gradients and BatchNorm in eval mode: the prefix's output never changes."""
+    prefix.requires_grad_(False)
+    prefix.eval()
+
+
+def count_params(net: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    params = list(net.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

@@ -1,0 +1,58 @@
+"""Everything before `Trainer.fit`, shared by a tracked run (`train`) and the benchmark (`bench`).
+
+The order is fixed by what each step needs: the network is built and cut at the
+freeze level, the inputs are built from its frozen prefix, and only then the
+LightningModule, which is told what its batches hold.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+from torch import nn
+
+from freeze_study.cache import CachePlan, build_inputs
+from freeze_study.config import TrainConfig
+from freeze_study.data import Data
+from freeze_study.model import FrozenCut, build_resnet18, freeze_at_level
+from freeze_study.training.device import Device
+from freeze_study.training.module import FreezeClassifier
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to fit: the network, its cut, the module, the three loaders and the cache plan."""
+
+    net: nn.Module
+    cut: FrozenCut
+    module: FreezeClassifier
+    loaders: dict  # split name -> DataLoader
+    plan: CachePlan
+
+
+def prepare(cfg: TrainConfig, data: Data, device: Device, spill: ExitStack) -> Prepared:
+    """Seed, build ResNet18 from `cfg.weights`, freeze it at `cfg.freeze`, build the inputs, then the module.
+
+    Raises WeightsError for weights that cannot be loaded and DataError for images that
+    cannot be decoded. Features spilled to disk live until `spill` closes.
+    """
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    net = build_resnet18(len(data.classes), cfg.weights)
+    cut = freeze_at_level(net, cfg.freeze)
+    loaders, plan = build_inputs(cfg, data, cut.prefix, device.accelerator, device.autocast, spill)
+    module = FreezeClassifier(net, cut, cfg.lr, features_input=plan.features)
+    return Prepared(net, cut, module, loaders, plan)
+
+
+def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, quiet: bool = False) -> pl.Trainer:
+    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics).
+
+    `quiet` (for timing): no checkpoints, progress bar or sanity validation.
+    """
+    return pl.Trainer(max_epochs=cfg.epochs, accelerator=device.accelerator, devices=1, precision=device.precision,
+                      deterministic=True, logger=False, log_every_n_steps=cfg.log_every_n_steps,
+                      callbacks=callbacks, default_root_dir=root, enable_model_summary=False,
+                      enable_checkpointing=not quiet, enable_progress_bar=not quiet,
+                      num_sanity_val_steps=0 if quiet else 2)

@@ -1,0 +1,93 @@
+"""The package's shape: imports point one way (command line → jobs → training → parts → names), no cycles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import PROJECT
+
+PACKAGE = PROJECT / "freeze_study"
+# Lower layers never import higher ones; modules of one layer do not import each other across concerns.
+LAYERS = {"names": 0, "config": 1, "data": 2, "model": 2, "tracking": 2, "cache": 3, "training": 4,
+          "sweep": 5, "report": 5, "bench": 5, "cli": 6, "__main__": 7}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package's modules that `path` imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("freeze_study"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = package_modules()
+    return {name: imports(path, modules) for name, path in modules.items()}
+
+
+def concern(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None (depth-first search)."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        for nxt in sorted(edges.get(node, ())):
+            if cycle := visit(nxt, path + [node]):
+                return cycle
+        done.add(node)
+        return None
+
+    return next((c for c in (visit(n, []) for n in sorted(edges)) if c), None)
+
+
+def test_no_import_cycle():
+    assert find_cycle(graph()) is None
+
+
+def test_imports_point_one_way():
+    edges = graph()
+    assert set(map(concern, edges)) - {""} == set(LAYERS), "every module belongs to a layer"
+    wrong = [f"{src} imports {dst}" for src, dsts in edges.items() for dst in dsts
+             if concern(src) and concern(dst) and concern(src) != concern(dst)
+             and LAYERS[concern(src)] <= LAYERS[concern(dst)]]
+    assert not wrong
+
+
+def test_the_checks_can_fail(tmp_path):
+    """The cycle check sees a cycle through function-level imports."""
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("def f():\n    from freeze_study.b import g\n")
+    b.write_text("import freeze_study.a\n")
+    modules = {"freeze_study.a": a, "freeze_study.b": b}
+    edges = {name: imports(path, modules) for name, path in modules.items()}
+    assert edges == {"freeze_study.a": {"freeze_study.b"}, "freeze_study.b": {"freeze_study.a"}}
+    assert find_cycle(edges) == ["freeze_study.a", "freeze_study.b", "freeze_study.a"]
+    assert find_cycle({"x": {"y"}, "y": set()}) is None
+
+
+def test_every_module_says_what_it_is_for():
+    missing = [name for name, path in package_modules().items() if not ast.get_docstring(ast.parse(path.read_text()))]
+    assert not missing
