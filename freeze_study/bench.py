@@ -35,8 +35,9 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         if self.epochs_per_mode < 1 or self.limit < 0:
-            raise ConfigError(f"invalid epochs_per_mode={self.epochs_per_mode} or limit={self.limit}: "
-                              "need epochs >= 1 and limit >= 0")
+            raise ConfigError(
+                f"invalid epochs_per_mode={self.epochs_per_mode} or limit={self.limit}: need epochs >= 1 and limit >= 0"
+            )
 
 
 def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
@@ -57,12 +58,20 @@ def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
     epoch_s = [row[N.EPOCH_TIME] for row in run.module.history]
     steady = statistics.median(epoch_s[1:] or epoch_s)
     images = len(data.splits["train"]) + len(data.splits["validation"])
-    return {"freeze": cfg.freeze, "cache": cfg.feature_cache,
-            "features_cached": run.plan.features, "trainable_params": count_params(run.net)[0],
-            "build_s": run.plan.build_s if cfg.feature_cache == "on" else 0.0, "epoch_s": epoch_s,
-            "steady_epoch_s": steady, "images_per_s": images / steady, "cache_bytes": run.plan.bytes,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "precision": device.precision, "accelerator": device.accelerator}
+    return {
+        "freeze": cfg.freeze,
+        "cache": cfg.feature_cache,
+        "features_cached": run.plan.features,
+        "trainable_params": count_params(run.net)[0],
+        "build_s": run.plan.build_s if cfg.feature_cache == "on" else 0.0,
+        "epoch_s": epoch_s,
+        "steady_epoch_s": steady,
+        "images_per_s": images / steady,
+        "cache_bytes": run.plan.bytes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "precision": device.precision,
+        "accelerator": device.accelerator,
+    }
 
 
 def _in_fresh_process(cfg: TrainConfig, epochs: int, limit: int) -> dict:
@@ -91,9 +100,16 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
                 cfg = dataclasses.replace(base, freeze=level, feature_cache=mode)
                 rows.append(_in_fresh_process(cfg, bench.epochs_per_mode, bench.limit))
                 say(f"freeze={level} cache={mode}: {rows[-1]['steady_epoch_s']:.2f} s/epoch")
-    result = {"data": bench.train.data, "limit": bench.limit, "epochs": bench.epochs_per_mode,
-              "train_images": len(data.splits["train"]), "validation_images": len(data.splits["validation"]),
-              "decode_once_s": decode_s, "cpu_count": os.cpu_count(), "levels": _compare(rows, decode_s)}
+    result = {
+        "data": bench.train.data,
+        "limit": bench.limit,
+        "epochs": bench.epochs_per_mode,
+        "train_images": len(data.splits["train"]),
+        "validation_images": len(data.splits["validation"]),
+        "decode_once_s": decode_s,
+        "cpu_count": os.cpu_count(),
+        "levels": _compare(rows, decode_s),
+    }
     Path(bench.out).parent.mkdir(parents=True, exist_ok=True)
     Path(bench.out).write_text(json.dumps(result, indent=2))
     return result
@@ -102,31 +118,48 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
 def _compare(rows: list[dict], decode_s: float) -> list[dict]:
     out = []
     for off, on in zip(rows[::2], rows[1::2], strict=False):
-        out.append({"freeze": off["freeze"], "trainable_params": off["trainable_params"],
-                    "uncached_epoch_s": off["steady_epoch_s"], "cached_epoch_s": on["steady_epoch_s"],
-                    "speedup": off["steady_epoch_s"] / on["steady_epoch_s"],
-                    "build_s": on["build_s"], "build_with_decode_s": on["build_s"] + decode_s,
-                    "build_vs_uncached_epoch": (on["build_s"] + decode_s) / off["steady_epoch_s"],
-                    "uncached_images_per_s": off["images_per_s"], "cached_images_per_s": on["images_per_s"],
-                    "uncached_peak_rss_mb": off["peak_rss_mb"], "cached_peak_rss_mb": on["peak_rss_mb"],
-                    "cache_bytes": on["cache_bytes"], "features_cached": on["features_cached"],
-                    "uncached": off, "cached": on})
+        out.append(
+            {
+                "freeze": off["freeze"],
+                "trainable_params": off["trainable_params"],
+                "uncached_epoch_s": off["steady_epoch_s"],
+                "cached_epoch_s": on["steady_epoch_s"],
+                "speedup": off["steady_epoch_s"] / on["steady_epoch_s"],
+                "build_s": on["build_s"],
+                "build_with_decode_s": on["build_s"] + decode_s,
+                "build_vs_uncached_epoch": (on["build_s"] + decode_s) / off["steady_epoch_s"],
+                "uncached_images_per_s": off["images_per_s"],
+                "cached_images_per_s": on["images_per_s"],
+                "uncached_peak_rss_mb": off["peak_rss_mb"],
+                "cached_peak_rss_mb": on["peak_rss_mb"],
+                "cache_bytes": on["cache_bytes"],
+                "features_cached": on["features_cached"],
+                "uncached": off,
+                "cached": on,
+            }
+        )
     return out
 
 
 def format_table(result: dict) -> str:
     """The benchmark as a fixed-width table."""
-    head = (f"{'freeze':>6} {'trainable':>10} {'uncached s/ep':>13} {'cached s/ep':>11} {'speed-up':>8} "
-            f"{'build s':>8} {'build/ep':>8} {'img/s off':>9} {'img/s on':>9} {'peak MB off':>11} "
-            f"{'peak MB on':>10} {'cache MB':>8}")
+    head = (
+        f"{'freeze':>6} {'trainable':>10} {'uncached s/ep':>13} {'cached s/ep':>11} {'speed-up':>8} "
+        f"{'build s':>8} {'build/ep':>8} {'img/s off':>9} {'img/s on':>9} {'peak MB off':>11} "
+        f"{'peak MB on':>10} {'cache MB':>8}"
+    )
     lines = [head, "-" * len(head)]
     for r in result["levels"]:
-        lines.append(f"{r['freeze']:>6} {r['trainable_params']:>10,} {r['uncached_epoch_s']:>13.2f} "
-                     f"{r['cached_epoch_s']:>11.2f} {r['speedup']:>7.2f}x {r['build_with_decode_s']:>8.1f} "
-                     f"{r['build_vs_uncached_epoch']:>8.2f} {r['uncached_images_per_s']:>9.1f} "
-                     f"{r['cached_images_per_s']:>9.1f} {r['uncached_peak_rss_mb']:>11.0f} "
-                     f"{r['cached_peak_rss_mb']:>10.0f} {r['cache_bytes'] / 2**20:>8.0f}")
-    lines.append(f"s/ep: steady-state seconds per epoch (training {result['train_images']} + validation "
-                 f"{result['validation_images']} images); build: decoding all images once "
-                 f"({result['decode_once_s']:.1f}s, shared by every level and run) + the frozen prefix once.")
+        lines.append(
+            f"{r['freeze']:>6} {r['trainable_params']:>10,} {r['uncached_epoch_s']:>13.2f} "
+            f"{r['cached_epoch_s']:>11.2f} {r['speedup']:>7.2f}x {r['build_with_decode_s']:>8.1f} "
+            f"{r['build_vs_uncached_epoch']:>8.2f} {r['uncached_images_per_s']:>9.1f} "
+            f"{r['cached_images_per_s']:>9.1f} {r['uncached_peak_rss_mb']:>11.0f} "
+            f"{r['cached_peak_rss_mb']:>10.0f} {r['cache_bytes'] / 2**20:>8.0f}"
+        )
+    lines.append(
+        f"s/ep: steady-state seconds per epoch (training {result['train_images']} + validation "
+        f"{result['validation_images']} images); build: decoding all images once "
+        f"({result['decode_once_s']:.1f}s, shared by every level and run) + the frozen prefix once."
+    )
     return "\n".join(lines)

@@ -38,8 +38,13 @@ def add_fields(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...]
         flags = [flag for n in names for flag in dict.fromkeys([f"--{n.replace('_', '-')}", f"--{n}"])]
         shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         said = f.default is None or "default" in f.metadata["help"]  # the help text says it already
-        parser.add_argument(*flags, dest=f.name, type=_TYPES.get(str(f.type), str), default=f.default,
-                            help=f.metadata["help"] + ("" if said else f" (default: {shown})"))
+        parser.add_argument(
+            *flags,
+            dest=f.name,
+            type=_TYPES.get(str(f.type), str),
+            default=f.default,
+            help=f.metadata["help"] + ("" if said else f" (default: {shown})"),
+        )
 
 
 def _fields_of(cls: type, args: argparse.Namespace) -> dict[str, object]:
@@ -56,8 +61,10 @@ def _train(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     from freeze_study.training import train
 
     result = train(train_config(args), launcher_run_id=launcher_run_id)
-    print(f"run {result.run_id}: test_acc={result.test_acc:.4f} val_acc={result.val_acc:.4f} "
-          f"epochs={result.epochs_run} best_epoch={result.best_epoch} fit_time={result.fit_time_s:.1f}s")
+    print(
+        f"run {result.run_id}: test_acc={result.test_acc:.4f} val_acc={result.val_acc:.4f} "
+        f"epochs={result.epochs_run} best_epoch={result.best_epoch} fit_time={result.fit_time_s:.1f}s"
+    )
     return 0
 
 
@@ -67,8 +74,10 @@ def _sweep(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     given = {k: v or None for k, v in _fields_of(SweepConfig, args).items() if k in ("storage", "study_name")}
     cfg = SweepConfig(levels=args.levels, seeds=args.seeds, train=train_config(args), **given)
     result = run_sweep(cfg, launcher_run_id=launcher_run_id)
-    print(f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
-          f"{result.trained} trained now, {len(result.failures)} failed")
+    print(
+        f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
+        f"{result.trained} trained now, {len(result.failures)} failed"
+    )
     if result.failures:
         print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
     if args.report and result.finished:
@@ -135,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="figures and report.md/html for a sweep, from the tracking store")
     p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
-    p.add_argument("--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, "
-                                                      "else freeze-study)")
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
     p.add_argument("--out", default=None, help="output folder (default: reports/<sweep run id>/)")
     p.set_defaults(func=_report)
     return parser

@@ -68,8 +68,16 @@ def image_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_config(image_folder: Path) -> TrainConfig:
-    return TrainConfig(data=str(image_folder), weights="none", batch_size=4, epochs=2, num_workers=0,
-                       log_every_n_steps=1, accelerator="cpu", precision="32-true")  # the same on any host
+    return TrainConfig(
+        data=str(image_folder),
+        weights="none",
+        batch_size=4,
+        epochs=2,
+        num_workers=0,
+        log_every_n_steps=1,
+        accelerator="cpu",
+        precision="32-true",
+    )  # the same on any host
 
 
 @pytest.fixture
@@ -78,10 +86,26 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     port = free_port()
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -91,7 +115,9 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()}") from None
+                    raise RuntimeError(
+                        f"mlflow server did not start: {(tmp_path / 'server.log').read_text()}"
+                    ) from None
                 time.sleep(0.5)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         monkeypatch.chdir(tmp_path)

@@ -109,8 +109,19 @@ def assert_complete_run(client: mlflow.MlflowClient, run_id: str, cfg: TrainConf
 def mlflow_run(*params: str, cwd: Path, entry: str = "main") -> subprocess.CompletedProcess:
     """`mlflow run <project> -e entry --env-manager local -P ...` in `cwd`, with this interpreter first on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT), "-e", entry, "--env-manager", "local",
-            "--experiment-name", N.DEFAULT_EXPERIMENT]
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        str(PROJECT),
+        "-e",
+        entry,
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        N.DEFAULT_EXPERIMENT,
+    ]
     for p in params:
         args += ["-P", p]
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -118,8 +129,23 @@ def mlflow_run(*params: str, cwd: Path, entry: str = "main") -> subprocess.Compl
 
 def sweep_args(cfg: TrainConfig, levels: str, seeds: str) -> list[str]:
     """`freeze-study sweep` arguments for a quick sweep on `cfg`'s data (random init, one epoch)."""
-    return ["sweep", "--levels", levels, "--seeds", seeds, "--data", cfg.data, "--weights", "none",
-            "--epochs", "1", "--batch-size", "4", "--num-workers", "0"]
+    return [
+        "sweep",
+        "--levels",
+        levels,
+        "--seeds",
+        seeds,
+        "--data",
+        cfg.data,
+        "--weights",
+        "none",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--num-workers",
+        "0",
+    ]
 
 
 # Runs logged by hand with known values, for the report's tests.
@@ -130,8 +156,13 @@ TRAINABLE = {0: TOTAL, 1: 11_020_547, 2: 10_494_979, 3: 8_395_267, 4: 1_539}
 
 def curve(key: str, epoch: int, v0: float) -> float:
     """The per-epoch value logged for `key` (val_acc peaks after best_epoch, so 'at best_epoch' != max)."""
-    return {N.TRAIN_LOSS: 1.0 - 0.15 * epoch, N.VAL_LOSS: 1.1 - 0.1 * epoch, N.TRAIN_ACC: v0 + 0.08 * epoch,
-            N.VAL_ACC: v0 + 0.05 * epoch, N.EPOCH_TIME: 4.0 + epoch}[key]
+    return {
+        N.TRAIN_LOSS: 1.0 - 0.15 * epoch,
+        N.VAL_LOSS: 1.1 - 0.1 * epoch,
+        N.TRAIN_ACC: v0 + 0.08 * epoch,
+        N.VAL_ACC: v0 + 0.05 * epoch,
+        N.EPOCH_TIME: 4.0 + epoch,
+    }[key]
 
 
 def new_parent(client: mlflow.MlflowClient, exp_id: str, start: int, name: str = "sweep") -> str:
@@ -141,18 +172,40 @@ def new_parent(client: mlflow.MlflowClient, exp_id: str, start: int, name: str =
     return run.info.run_id
 
 
-def log_child(client: mlflow.MlflowClient, exp_id: str, parent: str, freeze: int, seed: int, test_acc: float,
-              fit: float, best: int, v0: float, status: str = N.FINISHED, epochs: int = EPOCHS) -> str:
+def log_child(
+    client: mlflow.MlflowClient,
+    exp_id: str,
+    parent: str,
+    freeze: int,
+    seed: int,
+    test_acc: float,
+    fit: float,
+    best: int,
+    v0: float,
+    status: str = N.FINISHED,
+    epochs: int = EPOCHS,
+) -> str:
     """A child run as `freeze-study sweep` leaves it: params, tags, per-epoch histories, once-logged results."""
     name = N.grid_point_name(freeze, seed)
-    run = client.create_run(exp_id, run_name=name, tags={N.PARENT_RUN_TAG: parent, N.ROLE_TAG: N.TRIAL_ROLE,
-                                                         N.GRID_POINT_TAG: name})
-    params = {**TrainConfig(freeze=freeze, seed=seed).params(), N.FROZEN_STAGES_PARAM: frozen_stages_param(freeze),
-              N.CLASSES_PARAM: ",".join(CLASSES)}
+    run = client.create_run(
+        exp_id, run_name=name, tags={N.PARENT_RUN_TAG: parent, N.ROLE_TAG: N.TRIAL_ROLE, N.GRID_POINT_TAG: name}
+    )
+    params = {
+        **TrainConfig(freeze=freeze, seed=seed).params(),
+        N.FROZEN_STAGES_PARAM: frozen_stages_param(freeze),
+        N.CLASSES_PARAM: ",".join(CLASSES),
+    }
     now = int(time.time() * 1000)
     metrics = [Metric(key, curve(key, e, v0), now + e, e) for key in N.EPOCH_METRICS for e in range(epochs)]
-    once = {N.TRAINABLE_PARAMS: TRAINABLE[freeze], N.TOTAL_PARAMS: TOTAL, N.TEST_ACC: test_acc,
-            N.TEST_LOSS: 1 - test_acc, N.FIT_TIME: fit, N.BEST_EPOCH: best, N.EPOCHS_RUN: epochs}
+    once = {
+        N.TRAINABLE_PARAMS: TRAINABLE[freeze],
+        N.TOTAL_PARAMS: TOTAL,
+        N.TEST_ACC: test_acc,
+        N.TEST_LOSS: 1 - test_acc,
+        N.FIT_TIME: fit,
+        N.BEST_EPOCH: best,
+        N.EPOCHS_RUN: epochs,
+    }
     metrics += [Metric(key, value, now, 0) for key, value in once.items()]
     client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
     client.set_terminated(run.info.run_id, status)

@@ -52,7 +52,8 @@ def test_tiny_memory_budget_spills_to_disk_and_still_matches(store, tiny_config)
 
 
 def test_decoded_images_are_reused_and_rebuilt_when_data_or_preprocessing_change(
-        store, tiny_config, isolated_cache, monkeypatch):
+    store, tiny_config, isolated_cache, monkeypatch
+):
     cfg = dataclasses.replace(tiny_config, freeze=3, epochs=1)
     train(cfg)
     decoded = sorted((isolated_cache / "decoded").glob("*.npy"))
@@ -94,10 +95,13 @@ def test_new_weights_never_reuse_old_features(store, tiny_config, tmp_path):
     assert history(store, first.run_id, N.TRAIN_LOSS) != history(store, second.run_id, N.TRAIN_LOSS)
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"augment": "flip", "freeze": 2}, "random augmentation (flip)"),
-    ({"freeze": 0}, "nothing is frozen"),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"augment": "flip", "freeze": 2}, "random augmentation (flip)"),
+        ({"freeze": 0}, "nothing is frozen"),
+    ],
+)
 def test_fallback_reason_is_recorded(store, tiny_config, changes, reason):
     result = train(dataclasses.replace(tiny_config, epochs=1, **changes))
     tags = store.get_run(result.run_id).data.tags

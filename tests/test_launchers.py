@@ -16,9 +16,18 @@ from tests.helpers import assert_complete_run, mlflow_run, runs_of
 
 @pytest.mark.slow
 def test_mlflow_run_makes_exactly_one_complete_run(store, tiny_config, tmp_path):
-    done = mlflow_run("freeze=1", f"data={tiny_config.data}", "weights=none", "epochs=2", "batch_size=4",
-                      "num_workers=0", "precision=32-true", "accelerator=cpu", "log_every_n_steps=1",
-                      cwd=tmp_path)  # the last two are not MLproject parameters: passed through as flags
+    done = mlflow_run(
+        "freeze=1",
+        f"data={tiny_config.data}",
+        "weights=none",
+        "epochs=2",
+        "batch_size=4",
+        "num_workers=0",
+        "precision=32-true",
+        "accelerator=cpu",
+        "log_every_n_steps=1",
+        cwd=tmp_path,
+    )  # the last two are not MLproject parameters: passed through as flags
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = runs_of(store)
     assert run.data.tags[MLFLOW_PROJECT_ENTRY_POINT] == "main"
@@ -36,8 +45,17 @@ def test_mlflow_run_with_invalid_parameter_fails_with_reason(store, tiny_config,
 
 @pytest.mark.slow
 def test_mlflow_run_sweep_entry_point_uses_its_run_as_the_parent(store, tiny_config, tmp_path):
-    done = mlflow_run("levels=0,4", "seeds=3", f"data={tiny_config.data}", "weights=none", "epochs=1",
-                      "batch_size=4", "num_workers=0", cwd=tmp_path, entry="sweep")
+    done = mlflow_run(
+        "levels=0,4",
+        "seeds=3",
+        f"data={tiny_config.data}",
+        "weights=none",
+        "epochs=1",
+        "batch_size=4",
+        "num_workers=0",
+        cwd=tmp_path,
+        entry="sweep",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     runs = runs_of(store)
     (parent,) = [r for r in runs if r.data.tags.get(N.ROLE_TAG) == N.SWEEP_ROLE]

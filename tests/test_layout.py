@@ -9,8 +9,20 @@ from tests.helpers import PROJECT
 
 PACKAGE = PROJECT / "freeze_study"
 # Lower layers never import higher ones; modules of one layer do not import each other across concerns.
-LAYERS = {"names": 0, "config": 1, "data": 2, "model": 2, "tracking": 2, "cache": 3, "training": 4,
-          "sweep": 5, "report": 5, "bench": 5, "cli": 6, "__main__": 7}
+LAYERS = {
+    "names": 0,
+    "config": 1,
+    "data": 2,
+    "model": 2,
+    "tracking": 2,
+    "cache": 3,
+    "training": 4,
+    "sweep": 5,
+    "report": 5,
+    "bench": 5,
+    "cli": 6,
+    "__main__": 7,
+}
 
 
 def module_name(path: Path) -> str:
@@ -51,7 +63,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         if node in path:
-            return path[path.index(node):] + [node]
+            return path[path.index(node) :] + [node]
         if node in done:
             return None
         for nxt in sorted(edges.get(node, ())):
@@ -70,9 +82,15 @@ def test_no_import_cycle():
 def test_imports_point_one_way():
     edges = graph()
     assert set(map(concern, edges)) - {""} == set(LAYERS), "every module belongs to a layer"
-    wrong = [f"{src} imports {dst}" for src, dsts in edges.items() for dst in dsts
-             if concern(src) and concern(dst) and concern(src) != concern(dst)
-             and LAYERS[concern(src)] <= LAYERS[concern(dst)]]
+    wrong = [
+        f"{src} imports {dst}"
+        for src, dsts in edges.items()
+        for dst in dsts
+        if concern(src)
+        and concern(dst)
+        and concern(src) != concern(dst)
+        and LAYERS[concern(src)] <= LAYERS[concern(dst)]
+    ]
     assert not wrong
 
 

@@ -69,8 +69,14 @@ def test_frozen_stages_and_batchnorm_statistics_do_not_change(image_folder):
     frozen = [k for k in before if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2")]
     assert any("running_mean" in k for k in frozen)
     loader = make_loader(ImageDataset(data.splits["train"]), 4, True, 0, 0)
-    trainer = pl.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_steps=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, loader)
     after = net.state_dict()
     for k in frozen:
@@ -108,8 +114,9 @@ def test_imagenet_weights_offline_is_one_clear_line(tmp_path, monkeypatch):
 
 
 def test_old_checkpoint_without_num_batches_tracked_loads(tmp_path):
-    state = {k: v for k, v in build_resnet18(1000, "none").state_dict().items()
-             if not k.endswith("num_batches_tracked")}  # as in torchvision's resnet18-f37072fd.pth
+    state = {
+        k: v for k, v in build_resnet18(1000, "none").state_dict().items() if not k.endswith("num_batches_tracked")
+    }  # as in torchvision's resnet18-f37072fd.pth
     torch.save(state, tmp_path / "old.pth")
     net = build_resnet18(3, str(tmp_path / "old.pth"))
     torch.testing.assert_close(net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])

@@ -14,11 +14,22 @@ from freeze_study.report import ReportError, findings, latest_sweep, load_runs, 
 from tests.helpers import EPOCHS, TOTAL, TRAINABLE, curve, log_child, new_parent
 
 # (freeze, seed): test_acc, fit_time_s, best_epoch, val_acc at epoch 0 (val_acc rises 0.05 per epoch)
-SPEC = {(0, 42): (0.90, 100.0, 3, 0.60), (0, 43): (0.92, 110.0, 4, 0.62),
-        (2, 42): (0.91, 60.0, 2, 0.58), (2, 43): (0.906, 64.0, 3, 0.60),
-        (4, 42): (0.80, 20.0, 4, 0.50), (4, 43): (0.84, 24.0, 2, 0.52)}
-FIGURES = ("accuracies.png", "loss_progress.png", "overfitting_analysis.png", "convergence_analysis.png",
-           "params_vs_time.png", "test_results.png")
+SPEC = {
+    (0, 42): (0.90, 100.0, 3, 0.60),
+    (0, 43): (0.92, 110.0, 4, 0.62),
+    (2, 42): (0.91, 60.0, 2, 0.58),
+    (2, 43): (0.906, 64.0, 3, 0.60),
+    (4, 42): (0.80, 20.0, 4, 0.50),
+    (4, 43): (0.84, 24.0, 2, 0.52),
+}
+FIGURES = (
+    "accuracies.png",
+    "loss_progress.png",
+    "overfitting_analysis.png",
+    "convergence_analysis.png",
+    "params_vs_time.png",
+    "test_results.png",
+)
 
 
 @pytest.fixture
@@ -30,8 +41,14 @@ def sweep(store: mlflow.MlflowClient) -> dict:
     children = {key: log_child(store, exp_id, parent, *key, *spec) for key, spec in SPEC.items()}
     failed = log_child(store, exp_id, parent, 4, 44, 0.99, 5.0, 1, 0.9, status=N.FAILED, epochs=2)
     stray = log_child(store, exp_id, other, 1, 42, 0.99, 5.0, 1, 0.9)
-    return {"client": store, "exp_id": exp_id, "parent": parent, "other": other, "children": children,
-            "ignored": {failed, stray}}
+    return {
+        "client": store,
+        "exp_id": exp_id,
+        "parent": parent,
+        "other": other,
+        "children": children,
+        "ignored": {failed, stray},
+    }
 
 
 def test_load_runs_reads_only_finished_children_of_the_sweep(sweep: dict) -> None:
@@ -99,8 +116,9 @@ def test_summarize_and_findings(sweep: dict) -> None:
     assert any("single seed" in note for note in findings(one))
 
 
-def test_single_run_sweep_reports_and_falls_back_to_the_best_val_acc(store: mlflow.MlflowClient,
-                                                                   tmp_path: Path) -> None:
+def test_single_run_sweep_reports_and_falls_back_to_the_best_val_acc(
+    store: mlflow.MlflowClient, tmp_path: Path
+) -> None:
     exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)
     log_child(store, exp_id, parent, 3, 7, 0.88, 30.0, 9, 0.6)  # best_epoch 9 was never logged

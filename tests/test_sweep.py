@@ -31,7 +31,10 @@ def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monke
     pid = parent.info.run_id
     assert parent.info.status == N.FAILED and "freeze=4 seed=2" in parent.data.tags[N.ERROR_TAG]
     assert {r.data.tags[N.GRID_POINT_TAG] for r in children(store, pid, N.FINISHED)} == {
-        "freeze=0 seed=1", "freeze=0 seed=2", "freeze=4 seed=1"}
+        "freeze=0 seed=1",
+        "freeze=0 seed=2",
+        "freeze=4 seed=1",
+    }
     (failed,) = children(store, pid, N.FAILED)
     assert "no-such-weights.pth" in failed.data.tags[N.ERROR_TAG]
 
@@ -42,7 +45,11 @@ def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monke
     assert len([r for r in runs if r.data.tags.get(N.ROLE_TAG) == N.SWEEP_ROLE]) == 1
     finished = children(store, pid, N.FINISHED)
     assert sorted(r.info.run_name for r in finished) == [
-        "freeze=0 seed=1", "freeze=0 seed=2", "freeze=4 seed=1", "freeze=4 seed=2"]
+        "freeze=0 seed=1",
+        "freeze=0 seed=2",
+        "freeze=4 seed=1",
+        "freeze=4 seed=2",
+    ]
     assert len(children(store, pid)) == 5  # 4 finished + the failed first try, nothing more
     parent = store.get_run(pid)
     assert parent.info.status == N.FINISHED and N.ERROR_TAG not in parent.data.tags
@@ -52,11 +59,17 @@ def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monke
     assert child.data.params["epochs"] == "1" and child.data.metrics[N.TEST_ACC] >= 0
     assert child.data.tags[N.STUDY_NAME_TAG] == parent.data.tags[N.STUDY_NAME_TAG]
 
-    study = optuna.load_study(study_name=parent.data.tags[N.STUDY_NAME_TAG],
-                              storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.load_study(
+        study_name=parent.data.tags[N.STUDY_NAME_TAG], storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+    )
     assert study.user_attrs[N.PARENT_RUN_ATTR] == pid
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted((t.params[N.FREEZE_PARAM], t.params[N.SEED_PARAM]) for t in complete) == [(0, 1), (0, 2), (4, 1), (4, 2)]
+    assert sorted((t.params[N.FREEZE_PARAM], t.params[N.SEED_PARAM]) for t in complete) == [
+        (0, 1),
+        (0, 2),
+        (4, 1),
+        (4, 2),
+    ]
     assert {t.user_attrs[N.RUN_ID_ATTR] for t in complete} == {r.info.run_id for r in finished}
 
 
@@ -74,8 +87,9 @@ def test_changed_training_config_is_a_new_sweep():
     assert base.key() != SweepConfig(levels=(0, 1, 2), train=TrainConfig(epochs=3)).key()
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [("--levels", "0,5", "invalid levels=0,5"),
-                                                ("--seeds", "1,1", "invalid seeds")])
+@pytest.mark.parametrize(
+    ("flag", "value", "message"), [("--levels", "0,5", "invalid levels=0,5"), ("--seeds", "1,1", "invalid seeds")]
+)
 def test_invalid_grid_is_named(store, tiny_config, capsys, flag, value, message):
     args = sweep_args(tiny_config, "0", "1")
     args[args.index(flag) + 1] = value
@@ -86,8 +100,7 @@ def test_invalid_grid_is_named(store, tiny_config, capsys, flag, value, message)
 
 @pytest.mark.slow
 def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, tmp_path, capsys):
-    args = sweep_args(tiny_config, "1,3", "7") + ["--storage", f"sqlite:///{tmp_path / 'remote-optuna.db'}",
-                                                  "--report"]
+    args = sweep_args(tiny_config, "1,3", "7") + ["--storage", f"sqlite:///{tmp_path / 'remote-optuna.db'}", "--report"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "[2/2] freeze=3 seed=7 done: val_acc=" in out and "left" in out
@@ -97,8 +110,11 @@ def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, 
     assert parent.data.tags[N.STORAGE_TAG].endswith("remote-optuna.db")
     report = {a.path for a in mlflow_server.list_artifacts(pid, N.REPORT_ARTIFACT)}
     assert {"report/report.md", "report/report.html", "report/test_results.png"} <= report
-    cells = [line.split("|")[1].strip() for line in (tmp_path / "reports" / pid / "report.md").read_text()
-             .splitlines() if line.startswith("| ")]
+    cells = [
+        line.split("|")[1].strip()
+        for line in (tmp_path / "reports" / pid / "report.md").read_text().splitlines()
+        if line.startswith("| ")
+    ]
     assert [c for c in cells if c.isdigit()] == ["1", "3"]  # one table row per level
     same = TrainConfig(data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0)
     cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=same, storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")

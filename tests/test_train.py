@@ -50,16 +50,16 @@ def test_same_seed_same_numbers(store, tiny_config):
 
 def test_failure_ends_the_run_failed_with_the_reason(store, tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, weights=str(tmp_path / "missing.pth"))
-    assert main(["train", "--data", cfg.data, "--weights", cfg.weights, "--epochs", "1",
-                 "--num-workers", "0"]) == 2
+    assert main(["train", "--data", cfg.data, "--weights", cfg.weights, "--epochs", "1", "--num-workers", "0"]) == 2
     (run,) = runs_of(store)
     assert run.info.status == N.FAILED
     assert "missing.pth not found" in run.data.tags[N.ERROR_TAG]
     assert run.data.params["weights"] == cfg.weights  # what was recorded before the failure stays
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--freeze", "7"), ("--lr", "0"), ("--batch-size", "0"),
-                                        ("--precision", "fp8")])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--freeze", "7"), ("--lr", "0"), ("--batch-size", "0"), ("--precision", "fp8")]
+)
 def test_invalid_parameter_exits_nonzero_and_names_it(store, tiny_config, capsys, flag, value):
     assert main(["train", "--data", tiny_config.data, "--weights", "none", flag, value]) == 2
     err = capsys.readouterr().err
@@ -99,9 +99,27 @@ def test_sigterm_ends_the_run_killed(store, tiny_config):
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "freeze_study", "train", "--data", tiny_config.data,
-                             "--weights", "none", "--epochs", "500", "--patience", "500", "--num-workers", "0"],
-                            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "freeze_study",
+            "train",
+            "--data",
+            tiny_config.data,
+            "--weights",
+            "none",
+            "--epochs",
+            "500",
+            "--patience",
+            "500",
+            "--num-workers",
+            "0",
+        ],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while not [r for r in runs_of(store) if store.get_metric_history(r.info.run_id, N.TRAIN_LOSS)]:

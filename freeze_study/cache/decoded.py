@@ -26,12 +26,13 @@ def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.nda
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(fd)
         try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                            shape=(len(split), IMAGE_SIZE, IMAGE_SIZE, 3))
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.uint8, shape=(len(split), IMAGE_SIZE, IMAGE_SIZE, 3)
+            )
             loader = torch.utils.data.DataLoader(_Decoder(split), batch_size=32, num_workers=workers)
             i = 0
             for batch in loader:
-                out[i:i + len(batch)] = batch.numpy()
+                out[i : i + len(batch)] = batch.numpy()
                 i += len(batch)
             out.flush()
             del out

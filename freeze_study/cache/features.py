@@ -67,9 +67,16 @@ class ArrayDataset(torch.utils.data.Dataset):
         return (to_input(row, self.flip) if self.images else row), self.labels[i]
 
 
-def prefix_outputs(prefix: nn.Module, images: np.ndarray, batch_size: int, device: str,
-                   autocast: torch.dtype | None, budget: list[int], spill: ExitStack,
-                   root: Path) -> torch.Tensor | np.ndarray:
+def prefix_outputs(
+    prefix: nn.Module,
+    images: np.ndarray,
+    batch_size: int,
+    device: str,
+    autocast: torch.dtype | None,
+    budget: list[int],
+    spill: ExitStack,
+    root: Path,
+) -> torch.Tensor | np.ndarray:
     """The prefix's output for every image: a tensor while `budget` (bytes left) allows, else a memmap.
 
     Computed in training-sized batches (on 2 CPU cores, batches of 64 ran ~35% slower than 16).
@@ -89,8 +96,8 @@ def prefix_outputs(prefix: nn.Module, images: np.ndarray, batch_size: int, devic
         out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape, dtype=disk_dtype)
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            chunk = _forward(prefix, images[i:i + batch_size], device, autocast)
-            out[i:i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.float().numpy()
+            chunk = _forward(prefix, images[i : i + batch_size], device, autocast)
+            out[i : i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.float().numpy()
     return out
 
 
@@ -121,8 +128,9 @@ def _available_memory() -> int | None:
         return None
 
 
-def build_inputs(cfg: TrainConfig, data: Data, prefix: nn.Module, device: str, autocast: torch.dtype | None,
-                 spill: ExitStack) -> tuple[dict, CachePlan]:
+def build_inputs(
+    cfg: TrainConfig, data: Data, prefix: nn.Module, device: str, autocast: torch.dtype | None, spill: ExitStack
+) -> tuple[dict, CachePlan]:
     """DataLoaders for the three splits and the plan: cached prefix outputs, cached images, or the
     original pipeline (`feature_cache=off`).
 
@@ -133,8 +141,12 @@ def build_inputs(cfg: TrainConfig, data: Data, prefix: nn.Module, device: str, a
     problem = prefix_problem(cfg)
     flip = cfg.augment == "flip"
     if cfg.feature_cache == "off":
-        loaders = {s: make_loader(ImageDataset(split, flip=flip and s == "train"), cfg.batch_size, s == "train",
-                                  cfg.num_workers, cfg.seed) for s, split in data.splits.items()}
+        loaders = {
+            s: make_loader(
+                ImageDataset(split, flip=flip and s == "train"), cfg.batch_size, s == "train", cfg.num_workers, cfg.seed
+            )
+            for s, split in data.splits.items()
+        }
         return loaders, CachePlan(problem, 0, 0.0)
     start = time.perf_counter()
     root = Path(cfg.cache_root())

@@ -5,6 +5,21 @@ from freeze_study.data.loaders import ImageDataset, make_loader, worker_count
 from freeze_study.data.preprocess import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, normalize, to_input
 from freeze_study.data.sources import SPLITS, Data, DataError, Split, from_hub_dataset, load_data, subset
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_SIZE", "PREPROCESSING", "SPLITS", "Data", "DataError",
-           "ImageDataset", "Split", "from_hub_dataset", "load_data", "make_loader", "normalize", "subset",
-           "to_input", "worker_count"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IMAGE_SIZE",
+    "PREPROCESSING",
+    "SPLITS",
+    "Data",
+    "DataError",
+    "ImageDataset",
+    "Split",
+    "from_hub_dataset",
+    "load_data",
+    "make_loader",
+    "normalize",
+    "subset",
+    "to_input",
+    "worker_count",
+]

@@ -23,8 +23,9 @@ class ImageDataset(torch.utils.data.Dataset):
         return to_input(torch.from_numpy(self.split.decode(i)), self.flip), self.split.labels[i]
 
 
-def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool,
-                num_workers: int, seed: int) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int
+) -> torch.utils.data.DataLoader:
     """A DataLoader whose order depends on `seed` alone; `num_workers` is capped at the CPU count.
 
     The shuffling sampler has a generator of its own: a DataLoader also draws its workers'
@@ -32,10 +33,17 @@ def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: boo
     with them, so sharing one would make the order depend on the number of workers.
     """
     workers = worker_count(num_workers)
-    sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
+    sampler = (
+        torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
+    )
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(seed + 1))
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed + 1),
+    )
 
 
 def worker_count(requested: int) -> int:

@@ -98,8 +98,9 @@ def _load_folder(root: Path) -> Data:
             has, lacks = ("train", split) if name in classes else (split, "train")
             raise DataError(f"class '{name}' is in split '{has}' but not in split '{lacks}' of {root}")
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} files in {root} that are not images by extension "
-                      f"(e.g. {skipped[0]})", stacklevel=2)
+        warnings.warn(
+            f"skipped {len(skipped)} files in {root} that are not images by extension (e.g. {skipped[0]})", stacklevel=2
+        )
     splits = {}
     for split in SPLITS:
         paths = [p for c in classes for p in files[split][c]]
@@ -133,9 +134,11 @@ def _load_hub(dataset_id: str) -> Data:
     try:
         dsd = datasets.load_dataset(dataset_id)
     except Exception as exc:
-        raise DataError(f"cannot load Hugging Face dataset '{dataset_id}' ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}); offline, pass --data DIR "
-                        "with a local image folder DIR/{train,validation,test}/<class>/*") from None
+        raise DataError(
+            f"cannot load Hugging Face dataset '{dataset_id}' ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); offline, pass --data DIR "
+            "with a local image folder DIR/{train,validation,test}/<class>/*"
+        ) from None
     return from_hub_dataset(dataset_id, dsd)
 
 
@@ -172,10 +175,12 @@ def subset(data: Data, limit: int) -> Data:
     splits = {}
     for name, split in data.splits.items():
         keep = sorted(set(np.linspace(0, len(split) - 1, min(limit, len(split))).round().astype(int).tolist()))
-        splits[name] = Split(name, [split.names[i] for i in keep], [split.labels[i] for i in keep],
-                             _OpenSubset(split.opener, keep))
-    return Data(data.spec, data.classes, splits,
-                lambda: hashlib.sha256(f"{data.digest}|limit={limit}".encode()).hexdigest())
+        splits[name] = Split(
+            name, [split.names[i] for i in keep], [split.labels[i] for i in keep], _OpenSubset(split.opener, keep)
+        )
+    return Data(
+        data.spec, data.classes, splits, lambda: hashlib.sha256(f"{data.digest}|limit={limit}".encode()).hexdigest()
+    )
 
 
 # Openers are small classes, not lambdas, so DataLoader workers can be spawned (macOS, Windows, bench).

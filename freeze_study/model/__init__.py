@@ -5,5 +5,16 @@ from freeze_study.model.freezing import FrozenCut, count_params, freeze_at_level
 from freeze_study.model.levels import frozen_stages, frozen_stages_param, level_name
 from freeze_study.model.resnet import WeightsError, build_resnet18, export_model
 
-__all__ = ["FrozenCut", "WeightsError", "build_resnet18", "count_params", "freeze_at_level", "export_model",
-           "freeze_prefix", "frozen_stages", "frozen_stages_param", "level_name", "stage_modules"]
+__all__ = [
+    "FrozenCut",
+    "WeightsError",
+    "build_resnet18",
+    "count_params",
+    "freeze_at_level",
+    "export_model",
+    "freeze_prefix",
+    "frozen_stages",
+    "frozen_stages_param",
+    "level_name",
+    "stage_modules",
+]

@@ -46,7 +46,8 @@ def _imagenet_resnet18() -> ResNet:
         raise WeightsError(
             f"cannot download the ImageNet weights for ResNet18 ({exc}); offline, pass "
             "--weights PATH to a local resnet18 state dict (e.g. resnet18-f37072fd.pth), "
-            "or --weights none for random init") from None
+            "or --weights none for random init"
+        ) from None
 
 
 def _load_state_file(net: ResNet, path: Path) -> None:
@@ -68,7 +69,8 @@ def _load_state_file(net: ResNet, path: Path) -> None:
     if missing or unexpected:
         raise WeightsError(
             f"weights file {path} does not match torchvision's resnet18 key layout: "
-            f"{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+            f"{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
     try:
         net.load_state_dict(body, strict=False)
     except RuntimeError as exc:

@@ -43,10 +43,20 @@ def _seeds(table: pd.DataFrame) -> pd.Series:
 
 
 def _level_legend(ax: Axes, seeds: pd.Series, extra: list | None = None, markers: bool = False) -> None:
-    handles = [Line2D([], [], ls="", marker=MARKERS[k], color=colour(k), label=f"{level_name(k)}, n={n}") if markers
-               else Patch(color=colour(k), label=f"{level_name(k)}, n={n}") for k, n in seeds.items()]
-    ax.legend(handles=handles + (extra or []), title="freeze level", loc="upper left", bbox_to_anchor=(1.02, 1),
-              frameon=False, fontsize="small")
+    handles = [
+        Line2D([], [], ls="", marker=MARKERS[k], color=colour(k), label=f"{level_name(k)}, n={n}")
+        if markers
+        else Patch(color=colour(k), label=f"{level_name(k)}, n={n}")
+        for k, n in seeds.items()
+    ]
+    ax.legend(
+        handles=handles + (extra or []),
+        title="freeze level",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        frameon=False,
+        fontsize="small",
+    )
 
 
 def _curve(ax: Axes, wide: pd.DataFrame, values: pd.Series, style: str) -> None:
@@ -60,8 +70,10 @@ def _curve(ax: Axes, wide: pd.DataFrame, values: pd.Series, style: str) -> None:
     ax.grid(alpha=0.3)
 
 
-_SPLITS = [Line2D([], [], color="0.3", ls=TRAIN_STYLE, label="train"),
-           Line2D([], [], color="0.3", ls=VAL_STYLE, label="validation")]
+_SPLITS = [
+    Line2D([], [], color="0.3", ls=TRAIN_STYLE, label="train"),
+    Line2D([], [], color="0.3", ls=VAL_STYLE, label="validation"),
+]
 
 
 def accuracies(history: pd.DataFrame, ax: Axes) -> None:
@@ -69,8 +81,9 @@ def accuracies(history: pd.DataFrame, ax: Axes) -> None:
     wide = per_epoch(history)
     _curve(ax, wide, wide[N.TRAIN_ACC] * 100, TRAIN_STYLE)
     _curve(ax, wide, wide[N.VAL_ACC] * 100, VAL_STYLE)
-    ax.set(title="Accuracy per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)",
-           ylabel="accuracy (%)")
+    ax.set(
+        title="Accuracy per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)", ylabel="accuracy (%)"
+    )
     _level_legend(ax, _seeds(wide), _SPLITS)
 
 
@@ -79,8 +92,11 @@ def loss_progress(history: pd.DataFrame, ax: Axes) -> None:
     wide = per_epoch(history)
     _curve(ax, wide, wide[N.TRAIN_LOSS], TRAIN_STYLE)
     _curve(ax, wide, wide[N.VAL_LOSS], VAL_STYLE)
-    ax.set(title="Loss per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)",
-           ylabel="cross-entropy loss (nats)")
+    ax.set(
+        title="Loss per epoch (mean over seeds, band = min–max)",
+        xlabel="epoch (0-based)",
+        ylabel="cross-entropy loss (nats)",
+    )
     _level_legend(ax, _seeds(wide), _SPLITS)
 
 
@@ -93,8 +109,11 @@ def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
     for ax in (loss_ax, acc_ax):
         ax.axhline(0, color="0.4", lw=0.8)
     loss_ax.set(title="Loss gap: validation − train", xlabel="epoch (0-based)", ylabel="loss difference (nats)")
-    acc_ax.set(title="Accuracy gap: train − validation", xlabel="epoch (0-based)",
-               ylabel="accuracy difference (percentage points)")
+    acc_ax.set(
+        title="Accuracy gap: train − validation",
+        xlabel="epoch (0-based)",
+        ylabel="accuracy difference (percentage points)",
+    )
     fig.suptitle("Overfitting per freeze level (mean over seeds, band = min–max; above 0 = fits train better)")
     _level_legend(acc_ax, _seeds(wide))
 
@@ -133,25 +152,49 @@ def convergence_analysis(runs: pd.DataFrame, history: pd.DataFrame, ax: Axes) ->
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", alpha=0.3)
     ax.set(title="Convergence per freeze level (bar = mean, dot = one seed)", ylabel="epoch (0-based)")
-    ax.legend(handles=[Patch(color="0.45", label=f"first epoch at {CONVERGED:.0%} of the run's best val. accuracy"),
-                       Patch(facecolor="0.45", alpha=0.45, hatch="//", label="best epoch (lowest val. loss, tested)")],
-              loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize="small")
+    ax.legend(
+        handles=[
+            Patch(color="0.45", label=f"first epoch at {CONVERGED:.0%} of the run's best val. accuracy"),
+            Patch(facecolor="0.45", alpha=0.45, hatch="//", label="best epoch (lowest val. loss, tested)"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        frameon=False,
+        fontsize="small",
+    )
 
 
 def params_vs_time(runs: pd.DataFrame, ax: Axes) -> None:
     """Trainable parameters (log x) against fit time, one point per run, coloured and labelled by level."""
     for freeze, rows in runs.groupby(FREEZE):
-        ax.scatter(rows[N.TRAINABLE_PARAMS], rows[N.FIT_TIME], s=40, marker=MARKERS[freeze], color=colour(freeze),
-                   edgecolor="white", zorder=3)
+        ax.scatter(
+            rows[N.TRAINABLE_PARAMS],
+            rows[N.FIT_TIME],
+            s=40,
+            marker=MARKERS[freeze],
+            color=colour(freeze),
+            edgecolor="white",
+            zorder=3,
+        )
         side = 1 if freeze % 2 == 0 else -1  # alternate sides: levels 0..3 share one column of points
-        ax.annotate(f"freeze={freeze}", (rows[N.TRAINABLE_PARAMS].iloc[0], rows[N.FIT_TIME].mean()),
-                    xytext=(10 * side, 0), textcoords="offset points", va="center", ha="left" if side > 0 else "right",
-                    fontsize="small", color=colour(freeze))
+        ax.annotate(
+            f"freeze={freeze}",
+            (rows[N.TRAINABLE_PARAMS].iloc[0], rows[N.FIT_TIME].mean()),
+            xytext=(10 * side, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left" if side > 0 else "right",
+            fontsize="small",
+            color=colour(freeze),
+        )
     ax.set_xscale("log")
     ax.margins(x=0.2, y=0.15)
     ax.grid(alpha=0.3)
-    ax.set(title="Trainable parameters vs fit time (one point per run)", xlabel="trainable parameters (count, log scale)",
-           ylabel="fit time (s)")
+    ax.set(
+        title="Trainable parameters vs fit time (one point per run)",
+        xlabel="trainable parameters (count, log scale)",
+        ylabel="fit time (s)",
+    )
     _level_legend(ax, _seeds(runs), markers=True)
 
 
@@ -161,14 +204,21 @@ def test_results(runs: pd.DataFrame, ax: Axes) -> None:
     acc = runs[N.TEST_ACC] * 100
     for i, freeze in enumerate(levels):
         mean = _bars_with_dots(ax, i, acc[runs[FREEZE] == freeze], freeze, 0.6)
-        ax.annotate(f"{mean:.1f}%", (i, acc[runs[FREEZE] == freeze].max()), xytext=(0, 6),
-                    textcoords="offset points", ha="center", fontweight="bold")
+        ax.annotate(
+            f"{mean:.1f}%",
+            (i, acc[runs[FREEZE] == freeze].max()),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            fontweight="bold",
+        )
     pad = max(2.0, 0.2 * (acc.max() - acc.min()))
     ax.set_ylim(max(0.0, acc.min() - pad), min(100.0, acc.max() + 1.5 * pad))
     _level_ticks(ax, levels, seeds)
     ax.grid(axis="y", alpha=0.3)
-    ax.set(title="Test accuracy per freeze level (bar = mean, dot = one seed; y axis zoomed)",
-           ylabel="test accuracy (%)")
+    ax.set(
+        title="Test accuracy per freeze level (bar = mean, dot = one seed; y axis zoomed)", ylabel="test accuracy (%)"
+    )
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -185,19 +235,44 @@ def draw_all(runs: pd.DataFrame, history: pd.DataFrame, out_dir: Path) -> list[t
     """Draw the six figures into `out_dir`; returns (file name, caption) pairs in report order."""
     drawn = []
     for name, size, draw, caption in (
-        ("test_results.png", (8, 4.8), lambda f: test_results(runs, f.subplots()),
-         "Test accuracy of the tested (best-validation-loss) checkpoint per freeze level."),
-        ("accuracies.png", (9, 4.8), lambda f: accuracies(history, f.subplots()),
-         "Train (dashed) and validation (solid) accuracy per epoch."),
-        ("loss_progress.png", (9, 4.8), lambda f: loss_progress(history, f.subplots()),
-         "Train (dashed) and validation (solid) loss per epoch."),
-        ("overfitting_analysis.png", (13, 4.8), lambda f: overfitting_analysis(history, f),
-         "Overfitting per epoch: validation − train loss, train − validation accuracy (above 0 = fits train better)."),
-        ("convergence_analysis.png", (9, 4.8), lambda f: convergence_analysis(runs, history, f.subplots()),
-         f"How fast each level converges: first epoch at {CONVERGED:.0%} of the best validation accuracy, "
-         "and the best epoch."),
-        ("params_vs_time.png", (9, 4.8), lambda f: params_vs_time(runs, f.subplots()),
-         "Trainable parameters against fit time, one point per run."),
+        (
+            "test_results.png",
+            (8, 4.8),
+            lambda f: test_results(runs, f.subplots()),
+            "Test accuracy of the tested (best-validation-loss) checkpoint per freeze level.",
+        ),
+        (
+            "accuracies.png",
+            (9, 4.8),
+            lambda f: accuracies(history, f.subplots()),
+            "Train (dashed) and validation (solid) accuracy per epoch.",
+        ),
+        (
+            "loss_progress.png",
+            (9, 4.8),
+            lambda f: loss_progress(history, f.subplots()),
+            "Train (dashed) and validation (solid) loss per epoch.",
+        ),
+        (
+            "overfitting_analysis.png",
+            (13, 4.8),
+            lambda f: overfitting_analysis(history, f),
+            "Overfitting per epoch: validation − train loss, train − validation accuracy "
+            "(above 0 = fits train better).",
+        ),
+        (
+            "convergence_analysis.png",
+            (9, 4.8),
+            lambda f: convergence_analysis(runs, history, f.subplots()),
+            f"How fast each level converges: first epoch at {CONVERGED:.0%} of the best validation accuracy, "
+            "and the best epoch.",
+        ),
+        (
+            "params_vs_time.png",
+            (9, 4.8),
+            lambda f: params_vs_time(runs, f.subplots()),
+            "Trainable parameters against fit time, one point per run.",
+        ),
     ):
         fig = Figure(figsize=size)
         draw(fig)

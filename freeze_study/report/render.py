@@ -26,12 +26,29 @@ def _cell(level: pd.Series, key: str, scale: float = 1.0, digits: int = 1, unit:
 
 
 def _table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["freeze", "frozen stages", "trainable parameters", "fit time", "epochs run", "best epoch (0-based)",
-              "validation accuracy", "test accuracy"]
-    rows = [[str(level[FREEZE]), str(level[FROZEN_STAGES]).replace(",", ", "),
-             f"{level[N.TRAINABLE_PARAMS]:,.0f} ({pct_trainable(level)})", _cell(level, N.FIT_TIME, unit=" s"),
-             _cell(level, N.EPOCHS_RUN), _cell(level, N.BEST_EPOCH), _cell(level, N.VAL_ACC, 100, unit="%"),
-             _cell(level, N.TEST_ACC, 100, unit="%")] for _, level in summary.iterrows()]
+    header = [
+        "freeze",
+        "frozen stages",
+        "trainable parameters",
+        "fit time",
+        "epochs run",
+        "best epoch (0-based)",
+        "validation accuracy",
+        "test accuracy",
+    ]
+    rows = [
+        [
+            str(level[FREEZE]),
+            str(level[FROZEN_STAGES]).replace(",", ", "),
+            f"{level[N.TRAINABLE_PARAMS]:,.0f} ({pct_trainable(level)})",
+            _cell(level, N.FIT_TIME, unit=" s"),
+            _cell(level, N.EPOCHS_RUN),
+            _cell(level, N.BEST_EPOCH),
+            _cell(level, N.VAL_ACC, 100, unit="%"),
+            _cell(level, N.TEST_ACC, 100, unit="%"),
+        ]
+        for _, level in summary.iterrows()
+    ]
     return header, rows
 
 
@@ -47,14 +64,29 @@ def write_report(client: mlflow.MlflowClient, sweep_run_id: str, out_dir: Path) 
     parent = client.get_run(sweep_run_id)
     experiment = client.get_experiment(parent.info.experiment_id).name
     title = f"Freeze study: sweep {sweep_run_id}"
-    intro = (f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {len(runs)} finished runs over "
-             f"{len(summary)} freeze levels. Values are mean ± sample std over seeds; validation accuracy is at "
-             f"the best epoch (lowest validation loss), whose checkpoint was tested.")
+    intro = (
+        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {len(runs)} finished runs over "
+        f"{len(summary)} freeze levels. Values are mean ± sample std over seeds; validation accuracy is at "
+        f"the best epoch (lowest validation loss), whose checkpoint was tested."
+    )
     header, rows = _table(summary)
     notes = findings(summary)
-    md = [f"# {title}", "", intro, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-          *("| " + " | ".join(row) + " |" for row in rows), "", "## Findings", "", *(f"- {n}" for n in notes),
-          "", "## Figures", ""]
+    md = [
+        f"# {title}",
+        "",
+        intro,
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        "## Findings",
+        "",
+        *(f"- {n}" for n in notes),
+        "",
+        "## Figures",
+        "",
+    ]
     md += [line for name, caption in drawn for line in (f"![{caption}]({name})", "", f"*{caption}*", "")]
     (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
     (out_dir / "report.html").write_text(_html(title, intro, header, rows, notes, drawn, out_dir), encoding="utf-8")
@@ -62,21 +94,37 @@ def write_report(client: mlflow.MlflowClient, sweep_run_id: str, out_dir: Path) 
     return out_dir
 
 
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;"
-        "line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.92em}"
-        "th,td{border:1px solid #ccc;padding:.35em .6em;text-align:right}th{background:#f2f2f2}"
-        "td:nth-child(2){text-align:left}figure{margin:2em 0}img{max-width:100%}figcaption{color:#555}")
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;"
+    "line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.92em}"
+    "th,td{border:1px solid #ccc;padding:.35em .6em;text-align:right}th{background:#f2f2f2}"
+    "td:nth-child(2){text-align:left}figure{margin:2em 0}img{max-width:100%}figcaption{color:#555}"
+)
 
 
-def _html(title: str, intro: str, header: list[str], rows: list[list[str]], notes: list[str],
-          drawn: list[tuple[str, str]], out_dir: Path) -> str:
+def _html(
+    title: str,
+    intro: str,
+    header: list[str],
+    rows: list[list[str]],
+    notes: list[str],
+    drawn: list[tuple[str, str]],
+    out_dir: Path,
+) -> str:
     """The report as one self-contained page: figures inline as base64 PNGs."""
     e = html.escape
     cells = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    figs = "".join(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,'
-                   f'{base64.b64encode((out_dir / name).read_bytes()).decode()}"><figcaption>{e(caption)}'
-                   f"</figcaption></figure>" for name, caption in drawn)
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style>'
-            f"</head><body><h1>{e(title)}</h1><p>{e(intro)}</p><table><tr>"
-            + "".join(f"<th>{e(h)}</th>" for h in header) + f"</tr>{cells}</table><h2>Findings</h2><ul>"
-            + "".join(f"<li>{e(n)}</li>" for n in notes) + f"</ul><h2>Figures</h2>{figs}</body></html>\n")
+    figs = "".join(
+        f'<figure><img alt="{e(caption)}" src="data:image/png;base64,'
+        f'{base64.b64encode((out_dir / name).read_bytes()).decode()}"><figcaption>{e(caption)}'
+        f"</figcaption></figure>"
+        for name, caption in drawn
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style>'
+        f"</head><body><h1>{e(title)}</h1><p>{e(intro)}</p><table><tr>"
+        + "".join(f"<th>{e(h)}</th>" for h in header)
+        + f"</tr>{cells}</table><h2>Findings</h2><ul>"
+        + "".join(f"<li>{e(n)}</li>" for n in notes)
+        + f"</ul><h2>Figures</h2>{figs}</body></html>\n"
+    )

@@ -27,8 +27,12 @@ def latest_sweep(client: mlflow.MlflowClient, experiment_name: str) -> str | Non
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
         return None
-    runs = client.search_runs([exp.experiment_id], f"tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [exp.experiment_id],
+        f"tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return runs[0].info.run_id if runs else None
 
 
@@ -45,8 +49,9 @@ def resolve_sweep(client: mlflow.MlflowClient, experiment_name: str, sweep_id: s
         raise ReportError(f"no run with id '{sweep_id}' in the tracking store") from None
     role = run.data.tags.get(N.ROLE_TAG)
     if role != N.SWEEP_ROLE:
-        raise ReportError(f"run '{sweep_id}' is not a sweep parent run (tag {N.ROLE_TAG}={role!r}, "
-                          f"expected '{N.SWEEP_ROLE}')")
+        raise ReportError(
+            f"run '{sweep_id}' is not a sweep parent run (tag {N.ROLE_TAG}={role!r}, expected '{N.SWEEP_ROLE}')"
+        )
     return sweep_id
 
 
@@ -71,14 +76,37 @@ def load_runs(client: mlflow.MlflowClient, sweep_run_id: str) -> tuple[pd.DataFr
         freeze, seed = int(params[FREEZE]), int(params[SEED])
         curves = {key: _history(client, run_id, key) for key in N.EPOCH_METRICS}
         best = metrics.get(N.BEST_EPOCH, float("nan"))
-        rows.append({RUN_ID: run_id, FREEZE: freeze, SEED: seed, FROZEN_STAGES: params.get(FROZEN_STAGES, ""),
-                     **{key: metrics.get(key, float("nan")) for key in N.ONCE_METRICS},
-                     N.TRAIN_ACC: _at(curves[N.TRAIN_ACC], best),  # at the checkpoint that was tested
-                     N.VAL_ACC: _at(curves[N.VAL_ACC], best)})
-        long += [(run_id, freeze, seed, int(step), key, value)
-                 for key, curve in curves.items() for step, value in curve.items()]
-    columns = [RUN_ID, FREEZE, SEED, FROZEN_STAGES, N.TRAINABLE_PARAMS, N.TOTAL_PARAMS, N.FIT_TIME,
-               N.EPOCHS_RUN, N.BEST_EPOCH, N.TRAIN_ACC, N.VAL_ACC, N.TEST_ACC, N.TEST_LOSS]
+        rows.append(
+            {
+                RUN_ID: run_id,
+                FREEZE: freeze,
+                SEED: seed,
+                FROZEN_STAGES: params.get(FROZEN_STAGES, ""),
+                **{key: metrics.get(key, float("nan")) for key in N.ONCE_METRICS},
+                N.TRAIN_ACC: _at(curves[N.TRAIN_ACC], best),  # at the checkpoint that was tested
+                N.VAL_ACC: _at(curves[N.VAL_ACC], best),
+            }
+        )
+        long += [
+            (run_id, freeze, seed, int(step), key, value)
+            for key, curve in curves.items()
+            for step, value in curve.items()
+        ]
+    columns = [
+        RUN_ID,
+        FREEZE,
+        SEED,
+        FROZEN_STAGES,
+        N.TRAINABLE_PARAMS,
+        N.TOTAL_PARAMS,
+        N.FIT_TIME,
+        N.EPOCHS_RUN,
+        N.BEST_EPOCH,
+        N.TRAIN_ACC,
+        N.VAL_ACC,
+        N.TEST_ACC,
+        N.TEST_LOSS,
+    ]
     runs = pd.DataFrame(rows, columns=columns).sort_values([FREEZE, SEED], ignore_index=True)
     for key in (N.TRAINABLE_PARAMS, N.TOTAL_PARAMS, N.EPOCHS_RUN, N.BEST_EPOCH):
         if runs[key].notna().all():  # counts read back as floats; keep them ints when every run has them

@@ -43,8 +43,7 @@ class _EnqueuedGrid(optuna.samplers.GridSampler):
         pass
 
 
-def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print,
-              launcher_run_id: str | None = None) -> SweepResult:
+def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run_id: str | None = None) -> SweepResult:
     """Train every grid point that has no FINISHED child run yet; failures do not stop the others.
 
     Under `mlflow run -e sweep`, `launcher_run_id` (the run it created) becomes the parent
@@ -58,14 +57,21 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print,
         sweeps.describe_parent(parent_id, cfg, study_name, storage)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         space = {N.FREEZE_PARAM: list(cfg.levels), N.SEED_PARAM: list(cfg.seeds)}
-        study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
-                                    direction="maximize", sampler=_EnqueuedGrid(space, seed=0))
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            load_if_exists=True,
+            direction="maximize",
+            sampler=_EnqueuedGrid(space, seed=0),
+        )
         study.set_user_attr(N.PARENT_RUN_ATTR, parent_id)
         study.set_user_attr(N.EXPERIMENT_ID_ATTR, experiment_id)
         done = sweeps.finished_points(parent_id)
         todo = [p for p in cfg.grid if N.grid_point_name(*p) not in done]
-        say(f"sweep {parent_id} (Optuna study {study_name}): {len(cfg.grid)} grid points, "
-            f"{len(cfg.grid) - len(todo)} already finished, {len(todo)} to run")
+        say(
+            f"sweep {parent_id} (Optuna study {study_name}): {len(cfg.grid)} grid points, "
+            f"{len(cfg.grid) - len(todo)} already finished, {len(todo)} to run"
+        )
         trained, failures = _run_points(cfg, study, parent_id, todo, say)
     except BaseException as exc:
         tracking.mark_failed(parent_id, exc)
@@ -74,7 +80,9 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print,
     return SweepResult(parent_id, study_name, len(sweeps.finished_points(parent_id)), trained, failures)
 
 
-def _run_points(cfg: SweepConfig, study: optuna.Study, parent_id: str, todo: list[tuple[int, int]], say: Callable[[str], None]) -> tuple[int, dict[str, str]]:
+def _run_points(
+    cfg: SweepConfig, study: optuna.Study, parent_id: str, todo: list[tuple[int, int]], say: Callable[[str], None]
+) -> tuple[int, dict[str, str]]:
     """(points trained, failures by point), one child run per point in `todo`."""
     for freeze, seed in todo:
         study.enqueue_trial({N.FREEZE_PARAM: freeze, N.SEED_PARAM: seed})
@@ -83,8 +91,10 @@ def _run_points(cfg: SweepConfig, study: optuna.Study, parent_id: str, todo: lis
     seconds: list[float] = []
     while pending:
         trial = study.ask()  # enqueued points, oldest first (a leftover of an interrupted run comes first)
-        point = (trial.suggest_categorical(N.FREEZE_PARAM, list(cfg.levels)),
-                 trial.suggest_categorical(N.SEED_PARAM, list(cfg.seeds)))
+        point = (
+            trial.suggest_categorical(N.FREEZE_PARAM, list(cfg.levels)),
+            trial.suggest_categorical(N.SEED_PARAM, list(cfg.seeds)),
+        )
         name = N.grid_point_name(*point)
         if name not in pending or name in sweeps.finished_points(parent_id):
             study.tell(trial, state=TrialState.PRUNED)  # already trained: never twice
@@ -94,8 +104,11 @@ def _run_points(cfg: SweepConfig, study: optuna.Study, parent_id: str, todo: lis
         start = time.perf_counter()
         step = f"[{len(todo) - len(pending)}/{len(todo)}] {name}"
         try:
-            result = train(dataclasses.replace(cfg.train, freeze=point[0], seed=point[1]), parent_id,
-                           sweeps.child_tags(name, study.study_name, trial.number))
+            result = train(
+                dataclasses.replace(cfg.train, freeze=point[0], seed=point[1]),
+                parent_id,
+                sweeps.child_tags(name, study.study_name, trial.number),
+            )
         except Exception as exc:  # noqa: BLE001 - one failed point must not stop the grid
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             trial.set_user_attr(N.FAIL_REASON_ATTR, reason)
@@ -111,8 +124,10 @@ def _run_points(cfg: SweepConfig, study: optuna.Study, parent_id: str, todo: lis
         trial.set_user_attr(N.TEST_ACC, result.test_acc)
         study.tell(trial, result.val_acc)
         left = sum(seconds) / len(seconds) * len(pending)
-        say(f"{step} done: val_acc={result.val_acc:.4f} test_acc={result.test_acc:.4f} "
-            f"in {seconds[-1]:.1f}s, about {_duration(left)} left")
+        say(
+            f"{step} done: val_acc={result.val_acc:.4f} test_acc={result.test_acc:.4f} "
+            f"in {seconds[-1]:.1f}s, about {_duration(left)} left"
+        )
     return len(seconds), failures
 
 

@@ -3,17 +3,28 @@ or turns on autolog (`runs`), and the one home of what a training run records (`
 
 from freeze_study.tracking import record
 from freeze_study.tracking.runs import (
-                                        child_runs,
-                                        claim_launcher_run,
-                                        clear_failure,
-                                        default_optuna_storage,
-                                        enable_autolog,
-                                        mark_failed,
-                                        redact,
-                                        run,
-                                        set_status,
-                                        use_experiment,
+    child_runs,
+    claim_launcher_run,
+    clear_failure,
+    default_optuna_storage,
+    enable_autolog,
+    mark_failed,
+    redact,
+    run,
+    set_status,
+    use_experiment,
 )
 
-__all__ = ["child_runs", "claim_launcher_run", "clear_failure", "default_optuna_storage", "enable_autolog",
-           "mark_failed", "record", "redact", "run", "set_status", "use_experiment"]
+__all__ = [
+    "child_runs",
+    "claim_launcher_run",
+    "clear_failure",
+    "default_optuna_storage",
+    "enable_autolog",
+    "mark_failed",
+    "record",
+    "redact",
+    "run",
+    "set_status",
+    "use_experiment",
+]

@@ -77,5 +77,10 @@ def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, obje
     with torch.no_grad():
         output = net(torch.from_numpy(input_example)).numpy()
     mlflow.pytorch.log_model(
-        net, name=MODEL_ARTIFACT, signature=infer_signature(input_example, output), serialization_format="pickle",
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"], metadata=dict(metadata))
+        net,
+        name=MODEL_ARTIFACT,
+        signature=infer_signature(input_example, output),
+        serialization_format="pickle",
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
+        metadata=dict(metadata),
+    )

@@ -41,8 +41,13 @@ def enable_autolog() -> None:
 
 
 @contextlib.contextmanager
-def run(run_name: str, experiment: str, parent_run_id: str | None = None, launcher_run_id: str | None = None,
-        tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+def run(
+    run_name: str,
+    experiment: str,
+    parent_run_id: str | None = None,
+    launcher_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED (KILLED on Ctrl-C or SIGTERM) with the reason in `error`.
 
     A child run (`parent_run_id`) goes into its parent's experiment; `launcher_run_id`
@@ -51,8 +56,9 @@ def run(run_name: str, experiment: str, parent_run_id: str | None = None, launch
     """
     if parent_run_id:
         experiment_id = mlflow.MlflowClient().get_run(parent_run_id).info.experiment_id
-        active = mlflow.start_run(run_name=run_name, experiment_id=experiment_id, parent_run_id=parent_run_id,
-                                  tags=tags)
+        active = mlflow.start_run(
+            run_name=run_name, experiment_id=experiment_id, parent_run_id=parent_run_id, tags=tags
+        )
     elif launcher_run_id:
         active = mlflow.start_run(run_id=launcher_run_id, tags=tags)
     else:
@@ -119,7 +125,7 @@ def default_optuna_storage() -> str:
     """`optuna.db` beside a SQLite MLflow store, else in the working directory (one writer at a time)."""
     uri = mlflow.get_tracking_uri()
     if uri.startswith("sqlite:///"):
-        return f"sqlite:///{os.path.join(os.path.dirname(uri[len('sqlite:///'):]), 'optuna.db')}"
+        return f"sqlite:///{os.path.join(os.path.dirname(uri[len('sqlite:///') :]), 'optuna.db')}"
     return "sqlite:///optuna.db"
 
 

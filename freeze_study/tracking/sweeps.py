@@ -31,8 +31,11 @@ def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) 
     else:
         use_experiment(cfg.train.experiment_name())
         experiment_id = client.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
-    found = client.search_runs([experiment_id], f"tags.`{N.SWEEP_KEY_TAG}` = '{cfg.key()}' "
-                               f"and tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'", order_by=["start_time ASC"])
+    found = client.search_runs(
+        [experiment_id],
+        f"tags.`{N.SWEEP_KEY_TAG}` = '{cfg.key()}' and tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
+        order_by=["start_time ASC"],
+    )
     if found:
         parent_id = found[0].info.run_id
         set_status(parent_id, N.RUNNING)
@@ -53,15 +56,23 @@ def describe_parent(parent_id: str, cfg: SweepConfig, study_name: str, storage: 
     client.set_tag(parent_id, N.STUDY_NAME_TAG, study_name)
     client.set_tag(parent_id, N.STORAGE_TAG, redact(storage))
     existing = client.get_run(parent_id).data.params
-    params = {N.LEVELS_PARAM: ",".join(map(str, cfg.levels)), N.SEEDS_PARAM: ",".join(map(str, cfg.seeds)),
-              N.GRID_SIZE_PARAM: str(len(cfg.grid)), **cfg.shared_params()}
+    params = {
+        N.LEVELS_PARAM: ",".join(map(str, cfg.levels)),
+        N.SEEDS_PARAM: ",".join(map(str, cfg.seeds)),
+        N.GRID_SIZE_PARAM: str(len(cfg.grid)),
+        **cfg.shared_params(),
+    }
     client.log_batch(parent_id, params=[Param(k, v) for k, v in params.items() if k not in existing])
 
 
 def child_tags(point_name: str, study_name: str, trial_number: int) -> dict[str, str]:
     """The tags that make a run a sweep's child for grid point `point_name`."""
-    return {N.ROLE_TAG: N.TRIAL_ROLE, N.GRID_POINT_TAG: point_name, N.STUDY_NAME_TAG: study_name,
-            N.TRIAL_NUMBER_TAG: str(trial_number)}
+    return {
+        N.ROLE_TAG: N.TRIAL_ROLE,
+        N.GRID_POINT_TAG: point_name,
+        N.STUDY_NAME_TAG: study_name,
+        N.TRIAL_NUMBER_TAG: str(trial_number),
+    }
 
 
 def finished_points(parent_id: str) -> set[str]:

@@ -6,5 +6,13 @@ from freeze_study.training.module import FreezeClassifier
 from freeze_study.training.prepare import Prepared, make_trainer, prepare
 from freeze_study.training.train import TrainResult, train
 
-__all__ = ["Device", "FreezeClassifier", "Prepared", "TrainResult", "make_trainer", "prepare", "resolve_device",
-           "train"]
+__all__ = [
+    "Device",
+    "FreezeClassifier",
+    "Prepared",
+    "TrainResult",
+    "make_trainer",
+    "prepare",
+    "resolve_device",
+    "train",
+]

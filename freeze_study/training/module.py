@@ -67,8 +67,7 @@ class FreezeClassifier(pl.LightningModule):
         seconds = time.perf_counter() - self._epoch_start  # training + validation of this epoch
         self.log(EPOCH_TIME, seconds)
         metrics = self.trainer.callback_metrics
-        self.history.append({VAL_LOSS: float(metrics[VAL_LOSS]), VAL_ACC: float(metrics[VAL_ACC]),
-                             EPOCH_TIME: seconds})
+        self.history.append({VAL_LOSS: float(metrics[VAL_LOSS]), VAL_ACC: float(metrics[VAL_ACC]), EPOCH_TIME: seconds})
 
     def configure_optimizers(self):
         return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.lr)

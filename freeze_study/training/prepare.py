@@ -51,8 +51,18 @@ def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, q
 
     `quiet` (for timing): no checkpoints, progress bar or sanity validation.
     """
-    return pl.Trainer(max_epochs=cfg.epochs, accelerator=device.accelerator, devices=1, precision=device.precision,
-                      deterministic=True, logger=False, log_every_n_steps=cfg.log_every_n_steps,
-                      callbacks=callbacks, default_root_dir=root, enable_model_summary=False,
-                      enable_checkpointing=not quiet, enable_progress_bar=not quiet,
-                      num_sanity_val_steps=0 if quiet else 2)
+    return pl.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=device.accelerator,
+        devices=1,
+        precision=device.precision,
+        deterministic=True,
+        logger=False,
+        log_every_n_steps=cfg.log_every_n_steps,
+        callbacks=callbacks,
+        default_root_dir=root,
+        enable_model_summary=False,
+        enable_checkpointing=not quiet,
+        enable_progress_bar=not quiet,
+        num_sanity_val_steps=0 if quiet else 2,
+    )

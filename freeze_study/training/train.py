@@ -52,8 +52,12 @@ class TrainResult:
     best_epoch: int  # 0-based; its checkpoint (lowest val_loss) is the one tested and logged
 
 
-def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, str] | None = None,
-          launcher_run_id: str | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    launcher_run_id: str | None = None,
+) -> TrainResult:
     """Fine-tune ResNet18 at `cfg.freeze` in one MLflow run and return its results.
 
     The run is a child of `parent_run_id` (a sweep's grid point), continues `launcher_run_id`
@@ -62,23 +66,31 @@ def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, st
     """
     device = resolve_device(cfg)
     tracking.enable_autolog()
-    with tracking.run(grid_point_name(cfg.freeze, cfg.seed), cfg.experiment_name(), parent_run_id,
-                      launcher_run_id, tags) as active:
-        tracking.record.params({**cfg.params(), RESOLVED_ACCELERATOR_PARAM: device.accelerator,
-                                RESOLVED_PRECISION_PARAM: device.precision, PREPROCESSING_PARAM: PREPROCESSING,
-                                FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze)})
+    with tracking.run(
+        grid_point_name(cfg.freeze, cfg.seed), cfg.experiment_name(), parent_run_id, launcher_run_id, tags
+    ) as active:
+        tracking.record.params(
+            {
+                **cfg.params(),
+                RESOLVED_ACCELERATOR_PARAM: device.accelerator,
+                RESOLVED_PRECISION_PARAM: device.precision,
+                PREPROCESSING_PARAM: PREPROCESSING,
+                FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
+            }
+        )
         data = load_data(cfg.data)
         tracking.record.data(data.spec, data.classes, data.digest)
         with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
             run = prepare(cfg, data, device, spill)
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
-            tracking.record.feature_cache(run.plan.features, run.plan.reason, run.plan.bytes, run.plan.build_s,
-                                          run.plan.spilled_bytes)
-            best = ModelCheckpoint(dirpath=ckpt_dir, monitor=VAL_LOSS, mode="min", save_top_k=1,
-                                   save_weights_only=True)
-            trainer = make_trainer(cfg, device, ckpt_dir, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"),
-                                                           best])
+            tracking.record.feature_cache(
+                run.plan.features, run.plan.reason, run.plan.bytes, run.plan.build_s, run.plan.spilled_bytes
+            )
+            best = ModelCheckpoint(dirpath=ckpt_dir, monitor=VAL_LOSS, mode="min", save_top_k=1, save_weights_only=True)
+            trainer = make_trainer(
+                cfg, device, ckpt_dir, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
+            )
             start = time.perf_counter()
             trainer.fit(run.module, run.loaders["train"], run.loaders["validation"])
             fit_time = run.plan.build_s + time.perf_counter() - start  # building the cache counts
@@ -87,8 +99,22 @@ def train(cfg: TrainConfig, parent_run_id: str | None = None, tags: dict[str, st
             best_epoch = int(checkpoint["epoch"])
             (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})
-        tracking.record.model(export_model(run.net), np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
-                              {"classes": list(data.classes), "preprocessing": PREPROCESSING,
-                               "normalize_mean": list(IMAGENET_MEAN), "normalize_std": list(IMAGENET_STD)})
-        return TrainResult(active.info.run_id, run.module.history[best_epoch][VAL_ACC], test[TEST_ACC],
-                           test[TEST_LOSS], fit_time, trainer.current_epoch, best_epoch)
+        tracking.record.model(
+            export_model(run.net),
+            np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
+            {
+                "classes": list(data.classes),
+                "preprocessing": PREPROCESSING,
+                "normalize_mean": list(IMAGENET_MEAN),
+                "normalize_std": list(IMAGENET_STD),
+            },
+        )
+        return TrainResult(
+            active.info.run_id,
+            run.module.history[best_epoch][VAL_ACC],
+            test[TEST_ACC],
+            test[TEST_LOSS],
+            fit_time,
+            trainer.current_epoch,
+            best_epoch,
+        )
