@@ -20,6 +20,11 @@ class Block:
     rows: list[list[str]] = field(default_factory=list)  # table rows
     image: str = ""  # a figure's file name, in the report's folder
     css: str = ""  # an HTML class for a table
+    align: str = ""  # a table's columns: "l" (text) or "r" (numbers), one letter each; default right
+
+
+def _align(b: Block, column: int) -> str:
+    return "left" if b.align[column : column + 1] == "l" else "right"
 
 
 def _md_cell(text: str) -> str:
@@ -43,7 +48,7 @@ def markdown(blocks: list[Block]) -> str:
         elif b.kind == "table":
             out += [
                 "| " + " | ".join(map(_md_cell, b.header)) + " |",
-                "|" + "---|" * len(b.header),
+                "|" + "".join(":---|" if _align(b, i) == "left" else "---:|" for i in range(len(b.header))),
                 *("| " + " | ".join(map(_md_cell, row)) + " |" for row in b.rows),
                 "",
             ]
@@ -55,8 +60,9 @@ def markdown(blocks: list[Block]) -> str:
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;"
     "line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.9em}"
-    "th,td{border:1px solid #ccc;padding:.35em .6em;text-align:right;vertical-align:top}th{background:#f2f2f2}"
-    "td:first-child,th:first-child{text-align:left}table.context td{text-align:left}"
+    "th,td{border:1px solid #ccc;padding:.35em .6em;vertical-align:top}th{background:#f2f2f2}"
+    "td.left{text-align:left}td.right{text-align:right;white-space:nowrap}"  # numbers do not break across lines
+    "table.context td:first-child{font-weight:600;background:#f7f7f7}"
     ".note{background:#fff4d6;border-left:4px solid #e0a800;padding:.6em 1em;font-weight:600}"
     "figure{margin:2em 0}img{max-width:100%;height:auto}figcaption{color:#555}"
 )
@@ -77,9 +83,15 @@ def page(title: str, blocks: list[Block], folder: Path) -> str:
             parts.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in b.items) + "</ul>")
         elif b.kind == "table":
             cls = f' class="{b.css}"' if b.css else ""
-            head = "".join(f"<th>{e(h)}</th>" for h in b.header)
-            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in b.rows)
-            parts.append(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            head = "".join(f'<th style="text-align:{_align(b, i)}">{e(h)}</th>' for i, h in enumerate(b.header))
+            thead = f"<thead><tr>{head}</tr></thead>" if any(b.header) else ""  # a key-value table has none
+            body = "".join(
+                "<tr>"
+                + "".join(f'<td class="{_align(b, i)}">{e(c)}</td>' for i, c in enumerate(row))
+                + "</tr>"
+                for row in b.rows
+            )
+            parts.append(f"<table{cls}>{thead}<tbody>{body}</tbody></table>")
         elif b.kind == "figure":
             data = base64.b64encode((folder / b.image).read_bytes()).decode()
             parts.append(

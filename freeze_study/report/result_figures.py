@@ -38,7 +38,7 @@ def accuracy_on_test(
         if bounds is not None and bounds.loc[freeze].notna().all():
             low, high = bounds.loc[freeze]
             ax.errorbar(i + 0.38, mean, [[mean - low], [high - mean]], fmt="none", ecolor="0.1", capsize=4, lw=1.4)
-            label_at, top, bottom = max(label_at, high), max(top, high), min(bottom, low)
+            top, bottom = max(top, high), min(bottom, low)
         ax.annotate(
             f"{mean:.1f}%",
             (i, label_at),
