@@ -86,9 +86,7 @@ def page(title: str, blocks: list[Block], folder: Path) -> str:
             head = "".join(f'<th style="text-align:{_align(b, i)}">{e(h)}</th>' for i, h in enumerate(b.header))
             thead = f"<thead><tr>{head}</tr></thead>" if any(b.header) else ""  # a key-value table has none
             body = "".join(
-                "<tr>"
-                + "".join(f'<td class="{_align(b, i)}">{e(c)}</td>' for i, c in enumerate(row))
-                + "</tr>"
+                "<tr>" + "".join(f'<td class="{_align(b, i)}">{e(c)}</td>' for i, c in enumerate(row)) + "</tr>"
                 for row in b.rows
             )
             parts.append(f"<table{cls}>{thead}<tbody>{body}</tbody></table>")
