@@ -90,10 +90,11 @@ def write_report(client: mlflow.MlflowClient, sweep_run_id: str, out_dir: Path) 
     parent = client.get_run(sweep_run_id)
     experiment = client.get_experiment(parent.info.experiment_id).name
     title = f"Freeze study: sweep {sweep_run_id}"
-    left_out = f"; {len(sweep.excluded)} more FINISHED runs are left out (listed below)" if len(sweep.excluded) else ""
+    used, left = len(sweep.runs), len(sweep.excluded)
     intro = (
-        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {len(sweep.runs)} finished runs over "
-        f"{sweep.runs[FREEZE].nunique()} freeze levels{left_out}."
+        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {used} finished run{'s' * (used != 1)} "
+        f"over {sweep.runs[FREEZE].nunique()} freeze level{'s' * (sweep.runs[FREEZE].nunique() != 1)}"
+        + (f"; {left} more FINISHED run{'s are' if left != 1 else ' is'} left out (listed below)." if left else ".")
     )
     blocks = build(title, intro, sweep, out_dir)
     (out_dir / "report.md").write_text(markdown(blocks), encoding="utf-8")
