@@ -99,3 +99,14 @@ def test_context_names_the_weights_the_data_and_the_code(store, parent, tmp_path
     assert dict(md_table(md, "What was run"))["Weights"] == "none (random initialisation)"
     assert "these accuracies do not measure transfer from ImageNet" in md.split("## What was run")[0]
     assert dict(md_table(md, "What was run"))["Code"].startswith("git commit unknown")
+
+
+def test_a_grid_point_finished_twice_counts_once_and_an_unreadable_table_is_no_table(store, parent) -> None:
+    exp_id, pid = parent
+    first = log_child(store, exp_id, pid, 0, 1, 0.80, 10.0, 2, 0.5, evidence=False)
+    second = log_child(store, exp_id, pid, 0, 1, 0.90, 10.0, 2, 0.5, evidence=False)  # two workers, one point
+    store.log_text(first, "not a table", N.predictions_artifact("test"))
+    loaded = load_sweep(store, pid)
+    assert list(loaded.runs.run_id) == [first]
+    assert loaded.excluded.reason.tolist() == [f"grid point finished twice; the first run, {first}, is used"]
+    assert loaded.excluded.run_id.tolist() == [second] and loaded.predictions.empty

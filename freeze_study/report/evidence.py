@@ -26,7 +26,7 @@ MACRO = "macro"  # the CLASS of a run's macro-F1 row
 def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
     """One row per run x split x image: the image id, true and predicted class, and whether it was right.
 
-    Runs (MLflow `Run` objects) without a prediction table for a split simply have no rows for it.
+    Runs (MLflow `Run` objects) without a readable prediction table for a split have no rows for it.
     """
     frames = []
     with _no_progress_bars(), tempfile.TemporaryDirectory(prefix="freeze-study-report-") as tmp:
@@ -38,9 +38,13 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
                 if path not in present:
                     continue
                 local = client.download_artifacts(run_id, path, str(Path(tmp, run_id)))
-                table = pd.read_json(local, orient="split", dtype=False, convert_dates=False)
+                try:
+                    table = pd.read_json(local, orient="split", dtype=False, convert_dates=False)
+                    table = table[[N.IMAGE_COL, N.TRUE_COL, N.PREDICTED_COL]]
+                except (ValueError, KeyError):  # not a prediction table: as if there were none
+                    continue
                 frames.append(
-                    table[[N.IMAGE_COL, N.TRUE_COL, N.PREDICTED_COL]].assign(
+                    table.assign(
                         **{
                             RUN_ID: run_id,
                             FREEZE: int(run.data.params[FREEZE]),

@@ -125,16 +125,23 @@ RUN_COLUMNS = [
 
 
 def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
-    """Read the sweep's FINISHED child runs: usable ones into tidy tables, the others listed with the reason."""
-    rows, long, excluded, usable = [], [], [], []
-    for run in tracking.child_runs(client, sweep_run_id, N.FINISHED):
+    """Read the sweep's FINISHED child runs: usable ones into tidy tables, the others listed with the reason.
+
+    A grid point finished twice (two workers on one sweep) is used once: its first run.
+    """
+    rows, long, excluded, usable, used = [], [], [], [], {}
+    finished = sorted(tracking.child_runs(client, sweep_run_id, N.FINISHED), key=lambda r: r.info.start_time)
+    for run in finished:
         params, metrics, run_id = run.data.params, run.data.metrics, run.info.run_id
         freeze, seed = int(params[FREEZE]), int(params[SEED])
         curves = {key: _history(client, run_id, key) for key in N.EPOCH_METRICS}
         reason = unusable(metrics, curves)
+        if not reason and (freeze, seed) in used:
+            reason = f"grid point finished twice; the first run, {used[(freeze, seed)]}, is used"
         if reason:
             excluded.append({RUN_ID: run_id, FREEZE: freeze, SEED: seed, REASON: reason})
             continue
+        used[(freeze, seed)] = run_id
         usable.append(run)
         best = metrics[N.BEST_EPOCH]
         rows.append(
@@ -164,7 +171,7 @@ def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
         evidence.predictions(client, usable),
         evidence.class_scores(usable),
         pd.DataFrame(excluded, columns=[RUN_ID, FREEZE, SEED, REASON]).sort_values([FREEZE, SEED], ignore_index=True),
-        describe(client.get_run(sweep_run_id), usable),
+        describe(client.get_run(sweep_run_id), finished),
     )
 
 
