@@ -33,22 +33,24 @@ def recommendation(summary: pd.DataFrame, selection: Selection) -> list[str]:
     out = []
     if k == best:
         cheaper = ev[(ev[N.TRAINABLE_PARAMS] < ev.loc[k, N.TRAINABLE_PARAMS]) & ev["verdict"].str.startswith("worse")]
-        why = f"{level_name(k)} has the highest mean validation accuracy ({val[k]:.1f}%, n={ev.loc[k, 'runs']})" + (
-            "; every level that trains fewer parameters is worse on the same validation images ("
-            + ", ".join(f"freeze={j}: {val[j]:.1f}%, {_p(ev.loc[j, 'pvalue'])}" for j in cheaper.index)
-            + ")"
-            if len(cheaper)
-            else ""
-        )
+        why = f"{level_name(k)} has the highest mean validation accuracy ({val[k]:.1f}%, n={ev.loc[k, 'runs']})"
+        if len(cheaper):
+            why += (
+                "; every level that trains fewer parameters is worse on the same validation images ("
+                + ", ".join(
+                    f"freeze={j}: {val[j]:.1f}%, exact McNemar {_p(ev.loc[j, 'pvalue'])}" for j in cheaper.index
+                )
+                + ")"
+            )
     else:
         r = ev.loc[k]
         relation = "within noise of" if r["verdict"] == WITHIN_NOISE else "better than"
+        seeds = f"{r['seeds_paired']} paired seed{'s' * (r['seeds_paired'] != 1)}"
         why = (
-            f"{level_name(k)} is {relation} the level with the best mean validation accuracy, {level_name(best)} "
-            f"({val[k]:.1f}% vs {val[best]:.1f}%; it got {r['only_this']} validation images right that "
-            f"freeze={best} got wrong and {r['only_best']} the other way round, over {r['seeds_paired']} paired "
-            f"seed(s) of {r['images'] // max(r['seeds_paired'], 1)} images: exact McNemar {_p(r['pvalue'])}), "
-            f"and trains the fewest parameters of the levels that are"
+            f"{level_name(k)} is {relation} {level_name(best)}, the level with the best mean validation accuracy "
+            f"({val[k]:.1f}% vs {val[best]:.1f}%; over {seeds} of {r['images'] // r['seeds_paired']} images, "
+            f"{r['only_this']} were right only at freeze={k} and {r['only_best']} only at freeze={best}: exact "
+            f"McNemar {_p(r['pvalue'])}), and it trains the fewest parameters of the levels within noise of the best"
         )
     row = s.loc[k]
     out.append(
@@ -76,18 +78,24 @@ def noise(summary: pd.DataFrame, comparisons: pd.DataFrame, selection: Selection
         if row.pooled is None:
             out.append(f"{level_name(row.freeze)} shares no seed and test images with freeze={k}: not compared.")
             continue
+        n = len(row.per_seed)
+        seeds = f"{n} seed{'s' * (n != 1)}"
         per_seed = ", ".join(_p(p.pvalue).removeprefix("p = ") for p in row.per_seed)
-        diff = row.pooled.difference / len(row.per_seed)  # images right, per seed, this level minus the reference
+        diff = row.pooled.difference / n  # images right, per seed, this level minus the reference
         head = (
             f"{level_name(row.freeze)} vs freeze={k} on the same {row.images} test images: {acc[row.freeze]:.1f}% vs "
-            f"{acc[k]:.1f}%, {abs(diff):.1f} images {'more' if diff >= 0 else 'fewer'} right per seed on average "
-            f"(exact McNemar per seed p = {per_seed}; pooled over "
-            f"{len(row.per_seed)} seed(s) {_p(row.pooled.pvalue)})"
+            f"{acc[k]:.1f}%, {abs(diff):.1f} images {'more' if diff >= 0 else 'fewer'} right"
+            + (" per seed on average" if n > 1 else "")
+            + (
+                f" (exact McNemar per seed p = {per_seed}; pooled over {seeds} {_p(row.pooled.pvalue)})"
+                if n > 1
+                else f" (exact McNemar {_p(row.pooled.pvalue)})"
+            )
         )
         if row.pooled.pvalue >= stats.ALPHA:
             out.append(
-                f"{head}: within noise. With {row.images} test images a difference of {abs(row.pooled.difference)} "
-                f"images over {len(row.per_seed)} seed(s) cannot be told from chance."
+                f"{head}: within noise. With {row.images} test images, a difference of {abs(row.pooled.difference)} "
+                f"image{'s' * (abs(row.pooled.difference) != 1)} over {seeds} cannot be told from chance."
             )
         else:
             out.append(
