@@ -95,7 +95,9 @@ def describe(parent, runs: list) -> Context:
         ("Recipe", ", ".join(f"{label} {value}" for label, value in recipe)),
         (
             "Code",
-            f"git commit {_one_or_all(commits)}" if commits else "git commit unknown (not run from a git checkout)",
+            f"git commit {_one_or_all(commits)}"
+            if commits
+            else "git commit unknown (not recorded on the runs: not run from a git checkout)",
         ),
     ]
     return Context(lines, random_init=bool(weights) and all(w.startswith("none") for w in weights))
