@@ -2,129 +2,102 @@
 
 Run it with `freeze-study report` (the newest sweep in the experiment) or give a sweep's
 parent run id; the folder is logged back as artifacts of the parent, under `report/`.
+The order is the reviewer's: what was run, the results with their uncertainty, the level
+chosen on validation and why, which differences this test set can see, per-class errors.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 
 import freeze_study.names as N
-from freeze_study.report import figures
-from freeze_study.report.store import FREEZE, FROZEN_STAGES, ReportError, load_runs
-from freeze_study.report.summary import findings, pct_trainable, summarize
+from freeze_study.report import figures, result_figures, sentences, stats
+from freeze_study.report.columns import FREEZE
+from freeze_study.report.page import Block, markdown, page
+from freeze_study.report.selection import select_level
+from freeze_study.report.store import ReportError, Sweep, load_sweep
+from freeze_study.report.summary import compare_on_test, summarize
+from freeze_study.report.tables import (
+    CELLS_NOTE,
+    class_table,
+    comparison_table,
+    context_table,
+    excluded_table,
+    level_table,
+    selection_table,
+)
 
 
-def _cell(level: pd.Series, key: str, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-    """'93.8 ± 1.1% (n=3)'."""
-    mean, std = level[f"{key}_mean"] * scale, level[f"{key}_std"] * scale
-    return f"{mean:.{digits}f} ± {std:.{digits}f}{unit} (n={level['n']})"
-
-
-def _table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "freeze",
-        "frozen stages",
-        "trainable parameters",
-        "fit time",
-        "epochs run",
-        "best epoch (0-based)",
-        "validation accuracy",
-        "test accuracy",
+def build(title: str, intro: str, sweep: Sweep, out_dir: Path) -> list[Block]:
+    """The report's blocks, drawing the figures into `out_dir`."""
+    blocks = [Block("h1", title), Block("p", intro)]
+    if sweep.context.note:
+        blocks.append(Block("note", sweep.context.note))
+    blocks += [
+        Block("h2", "What was run"),
+        context_table(sweep.context),
     ]
-    rows = [
-        [
-            str(level[FREEZE]),
-            str(level[FROZEN_STAGES]).replace(",", ", "),
-            f"{level[N.TRAINABLE_PARAMS]:,.0f} ({pct_trainable(level)})",
-            _cell(level, N.FIT_TIME, unit=" s"),
-            _cell(level, N.EPOCHS_RUN),
-            _cell(level, N.BEST_EPOCH),
-            _cell(level, N.VAL_ACC, 100, unit="%"),
-            _cell(level, N.TEST_ACC, 100, unit="%"),
+    if sweep.runs.empty:
+        return blocks + [Block("h2", "Runs left out"), excluded_table(sweep.excluded)]
+    summary = summarize(sweep.runs, sweep.predictions)
+    selection = select_level(sweep.runs, sweep.predictions)
+    k = selection.level
+    blocks += [
+        Block("h2", "Results per freeze level"),
+        Block("p", CELLS_NOTE),
+        level_table(summary, sweep.class_scores, k),
+    ]
+    blocks += [
+        Block("h2", "Recommended level, chosen on validation"),
+        Block("p", selection.rule),
+        selection_table(selection),
+        Block("ul", items=sentences.recommendation(summary, selection)),
+    ]
+    if k is not None and sweep.runs[FREEZE].nunique() > 1:
+        comparisons = compare_on_test(sweep.runs, sweep.predictions, k)
+        blocks += [
+            Block("h2", f"Can this test set tell the levels apart from freeze={k}?"),
+            Block(
+                "p",
+                "Each level's runs are paired with the recommended level's runs of the same seed and scored "
+                "on the same test images; McNemar's exact test (statsmodels) uses only the images one of the "
+                f"two got right and the other wrong. p ≥ {stats.ALPHA:g}: within noise.",
+            ),
+            comparison_table(comparisons, k),
+            Block("ul", items=sentences.noise(summary, comparisons, selection)),
         ]
-        for _, level in summary.iterrows()
-    ]
-    return header, rows
+    if (table := class_table(sweep.class_scores)) is not None:
+        blocks += [Block("h2", "Per class, on the test split (mean over seeds)"), table]
+    blocks += [Block("h2", "Cost and overfitting"), Block("ul", items=sentences.costs(summary))]
+    if not sweep.excluded.empty:
+        blocks += [Block("h2", "Runs left out of every mean"), excluded_table(sweep.excluded)]
+    drawn = result_figures.draw_all(sweep.runs, summary, sweep.predictions, k, out_dir)
+    drawn += figures.draw_all(sweep.runs, sweep.history, out_dir)
+    blocks.append(Block("h2", "Figures"))
+    blocks += [Block("figure", caption, image=name) for name, caption in drawn]
+    return blocks
 
 
 def write_report(client: mlflow.MlflowClient, sweep_run_id: str, out_dir: Path) -> Path:
     """Write the figures, report.md and report.html to `out_dir` and log them to the sweep's parent run."""
-    runs, history = load_runs(client, sweep_run_id)
-    if runs.empty:
+    sweep = load_sweep(client, sweep_run_id)
+    if sweep.runs.empty and sweep.excluded.empty:
         raise ReportError(f"sweep '{sweep_run_id}' has no FINISHED child runs yet: nothing to report")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(runs)
-    drawn = figures.draw_all(runs, history, out_dir)  # [(file name, caption)]
     parent = client.get_run(sweep_run_id)
     experiment = client.get_experiment(parent.info.experiment_id).name
     title = f"Freeze study: sweep {sweep_run_id}"
+    used, left = len(sweep.runs), len(sweep.excluded)
     intro = (
-        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {len(runs)} finished runs over "
-        f"{len(summary)} freeze levels. Values are mean ± sample std over seeds; validation accuracy is at "
-        f"the best epoch (lowest validation loss), whose checkpoint was tested."
+        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {used} finished run{'s' * (used != 1)} "
+        f"over {sweep.runs[FREEZE].nunique()} freeze level{'s' * (sweep.runs[FREEZE].nunique() != 1)}"
+        + (f"; {left} more FINISHED run{'s are' if left != 1 else ' is'} left out (listed below)." if left else ".")
     )
-    header, rows = _table(summary)
-    notes = findings(summary)
-    md = [
-        f"# {title}",
-        "",
-        intro,
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-        "",
-        "## Findings",
-        "",
-        *(f"- {n}" for n in notes),
-        "",
-        "## Figures",
-        "",
-    ]
-    md += [line for name, caption in drawn for line in (f"![{caption}]({name})", "", f"*{caption}*", "")]
-    (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
-    (out_dir / "report.html").write_text(_html(title, intro, header, rows, notes, drawn, out_dir), encoding="utf-8")
+    blocks = build(title, intro, sweep, out_dir)
+    (out_dir / "report.md").write_text(markdown(blocks), encoding="utf-8")
+    (out_dir / "report.html").write_text(page(title, blocks, out_dir), encoding="utf-8")
     client.log_artifacts(sweep_run_id, str(out_dir), artifact_path=N.REPORT_ARTIFACT)
     return out_dir
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;"
-    "line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.92em}"
-    "th,td{border:1px solid #ccc;padding:.35em .6em;text-align:right}th{background:#f2f2f2}"
-    "td:nth-child(2){text-align:left}figure{margin:2em 0}img{max-width:100%}figcaption{color:#555}"
-)
-
-
-def _html(
-    title: str,
-    intro: str,
-    header: list[str],
-    rows: list[list[str]],
-    notes: list[str],
-    drawn: list[tuple[str, str]],
-    out_dir: Path,
-) -> str:
-    """The report as one self-contained page: figures inline as base64 PNGs."""
-    e = html.escape
-    cells = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    figs = "".join(
-        f'<figure><img alt="{e(caption)}" src="data:image/png;base64,'
-        f'{base64.b64encode((out_dir / name).read_bytes()).decode()}"><figcaption>{e(caption)}'
-        f"</figcaption></figure>"
-        for name, caption in drawn
-    )
-    return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style>'
-        f"</head><body><h1>{e(title)}</h1><p>{e(intro)}</p><table><tr>"
-        + "".join(f"<th>{e(h)}</th>" for h in header)
-        + f"</tr>{cells}</table><h2>Findings</h2><ul>"
-        + "".join(f"<li>{e(n)}</li>" for n in notes)
-        + f"</ul><h2>Figures</h2>{figs}</body></html>\n"
-    )
