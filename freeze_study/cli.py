@@ -1,4 +1,4 @@
-"""The command line: `freeze-study train|sweep|report|bench`. Parse, build the config, call, exit code.
+"""The command line: `freeze-study train|sweep|report|bench|register|predict`. Parse, build the config, call, exit code.
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
@@ -11,11 +11,16 @@ import argparse
 import dataclasses
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from freeze_study import tracking
 from freeze_study.bench import BenchConfig
 from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name
+
+
+# MLflow's note that the classifier's `list[Any]` input is not validated by MLflow (it validates each input itself)
+ANY_HINT_WARNING = ".*Any type hint is inferred as AnyType"
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -112,6 +117,27 @@ def _bench(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    from freeze_study.names import CHAMPION_ALIAS, registered_model_name
+    from freeze_study.serve.predict import format_table, image_files, load_classifier, predict_files, to_json
+
+    uri = args.model or f"models:/{registered_model_name(experiment_name(args.experiment))}@{CHAMPION_ALIAS}"
+    files, skipped = image_files(args.inputs)
+    if skipped:
+        print(f"skipped {len(skipped)} files that are not images by extension (e.g. {skipped[0]})", file=sys.stderr)
+    predictions = predict_files(load_classifier(uri), files)
+    print(to_json(predictions) if args.json else format_table(predictions))
+    for failed in predictions.failed:
+        print(f"freeze-study: error: {failed.error}", file=sys.stderr)
+    done = len(predictions.results) - len(predictions.failed)
+    print(
+        f"{done} images classified by {uri} in {predictions.seconds:.1f}s "
+        f"({done / max(predictions.seconds, 1e-9):.1f} images/s), {len(predictions.failed)} failed",
+        file=sys.stderr,
+    )
+    return 1 if predictions.failed else 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors become ConfigError, so `main` reports them like any invalid parameter."""
 
@@ -149,14 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="output folder (default: reports/<sweep run id>/)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("predict", help="classify image files and folders with the registered (or a logged) model")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders searched recursively")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model "
+        "(default: models:/<experiment>-resnet18@champion)",
+    )
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (class probabilities too) instead of a table")
+    p.set_defaults(func=_predict)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for an expected failure, said in one line)."""
+    warnings.filterwarnings("ignore", message=ANY_HINT_WARNING)
     from freeze_study.data import DataError
     from freeze_study.model import WeightsError
     from freeze_study.report import ReportError
+    from freeze_study.serve.predict import ModelError
 
     signal.signal(signal.SIGTERM, _interrupt)
     launcher_run_id = tracking.claim_launcher_run()  # the run `mlflow run` created, if any
@@ -168,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             tracking.mark_failed(launcher_run_id, exc)  # no run started yet: fail the launcher's
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
-    except (DataError, WeightsError, ReportError) as exc:
+    except (DataError, WeightsError, ReportError, ModelError) as exc:
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import torch
 from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from PIL import Image
@@ -20,6 +21,7 @@ import freeze_study.names as N
 from freeze_study.config import TrainConfig
 from freeze_study.data import load_data
 from freeze_study.model import frozen_stages_param
+from freeze_study.tracking import record
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLASSES = ("angular_leaf_spot", "bean_rust", "healthy")
@@ -209,4 +211,28 @@ def log_child(
     metrics += [Metric(key, value, now, 0) for key, value in once.items()]
     client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
     client.set_terminated(run.info.run_id, status)
+    return run.info.run_id
+
+
+def tiny_network(classes: int = len(CLASSES), seed: int = 0) -> torch.nn.Module:
+    """A small stand-in for ResNet18 (N x 3 x 224 x 224 -> N x classes logits): quick to log and export."""
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 5, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(1),
+        torch.nn.Linear(8, classes),
+    )
+    return net.eval()
+
+
+def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0, metrics: dict | None = None) -> str:
+    """A FINISHED run holding a `model` as training logs it (a tiny network, the class names in its
+    metadata) and `metrics`; returns its id."""
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"model seed={seed}") as run:
+        record.model(tiny_network(seed=seed), np.zeros((1, 3, 224, 224), np.float32), {"classes": list(CLASSES)})
+        if metrics:
+            mlflow.log_metrics(metrics)
     return run.info.run_id

@@ -19,6 +19,7 @@ LAYERS = {
     "training": 4,
     "sweep": 5,
     "report": 5,
+    "serve": 5,
     "bench": 5,
     "cli": 6,
     "__main__": 7,

@@ -1,0 +1,78 @@
+"""From a chosen run to a registered model: its network exported to pt2 and wrapped in the image classifier,
+logged with the run as `classifier`, registered once under a name, the `champion` alias moved.
+
+What the environment of the logged model holds: this package's code (`code_paths`, so MLflow
+puts it on `sys.path` wherever the model is loaded or served, even where freeze_study is not
+installed) and pinned torch, torchvision, Pillow, numpy and pydantic requirements.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.models import infer_signature
+from PIL import Image
+
+from freeze_study.data import IMAGE_SIZE
+from freeze_study.names import CLASSES_PARAM, MODEL_ARTIFACT, NETWORK_ARTIFACT
+from freeze_study.serve.classifier import CLASSES_KEY
+from freeze_study.tracking import registry
+
+PACKAGE = Path(__file__).resolve().parents[1]  # freeze_study/, copied into the model as its code
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+REQUIREMENTS = ("torch", "torchvision", "pillow", "numpy", "pydantic")
+
+
+def register_run(run_id: str, name: str, tags: dict[str, str], promote: bool = False) -> registry.Registration:
+    """Register run `run_id`'s classifier under `name` (once per run), tag the version, move the aliases
+    (`tracking.registry.register` says when `champion` moves). Raises MlflowException when the run has
+    no `model` or the registry refuses the name."""
+    return registry.register(run_id, name, tags, lambda: log_classifier(run_id), promote)
+
+
+def log_classifier(run_id: str) -> str:
+    """Log the run's network, exported to pt2, inside an `ImageClassifier` as the run's `classifier`;
+    returns the logged model's URI. The class names come from the `model`'s metadata."""
+    source = f"runs:/{run_id}/{MODEL_ARTIFACT}"
+    metadata = dict(mlflow.models.get_model_info(source).metadata or {})
+    net = mlflow.pytorch.load_model(source).eval()
+    example = np.zeros((2, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)  # 2, not 1: torch.export keeps N dynamic
+    with torch.no_grad():
+        signature = infer_signature(example, net(torch.from_numpy(example)).numpy())
+    with tempfile.TemporaryDirectory(prefix="freeze-study-classifier-") as tmp:
+        network = Path(tmp, NETWORK_ARTIFACT)
+        mlflow.pytorch.save_model(
+            net,
+            network,
+            serialization_format="pt2",
+            input_example=example,
+            signature=signature,
+            pip_requirements=[_pinned("torch")],
+        )
+        return registry.log_classifier(
+            run_id,
+            str(MODEL_CODE),
+            artifacts={NETWORK_ARTIFACT: str(network)},
+            model_config={CLASSES_KEY: list(metadata[CLASSES_PARAM])},
+            code_paths=[str(PACKAGE)],
+            pip_requirements=[_pinned(p) for p in REQUIREMENTS],
+            input_example=[_example_jpeg()],
+            metadata={**metadata, "source_model": source},
+        )
+
+
+def _pinned(package: str) -> str:
+    return f"{package}=={version(package).split('+')[0]}"
+
+
+def _example_jpeg() -> bytes:
+    """A small JPEG: the input example MLflow checks the model with and shows as the serving example."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 140, 60)).save(out, format="JPEG")
+    return out.getvalue()
