@@ -18,7 +18,6 @@ from freeze_study import tracking
 from freeze_study.bench import BenchConfig
 from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name
 
-
 # MLflow's note that the classifier's `list[Any]` input is not validated by MLflow (it validates each input itself)
 ANY_HINT_WARNING = ".*Any type hint is inferred as AnyType"
 
