@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -236,3 +242,49 @@ def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0, metrics
         if metrics:
             mlflow.log_metrics(metrics)
     return run.info.run_id
+
+
+@contextlib.contextmanager
+def scoring_server(model_uri: str, log: Path) -> Iterator[str]:
+    """`mlflow models serve -m model_uri --env-manager local` on 127.0.0.1 and a free port, as the README runs
+    it (the venv's bin first on PATH, for uvicorn); yields its URL and stops it (its process group) after."""
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*args, "-h", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the scoring server did not start: {log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def post_json(url: str, body: object) -> tuple[int, dict]:
+    """POST `body` as JSON; (HTTP status, decoded JSON answer), for error statuses too."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

@@ -20,7 +20,7 @@ import freeze_study.names as N
 from freeze_study.cli import main
 from freeze_study.data import ImageDataset, load_data
 from freeze_study.serve import register_run
-from tests.helpers import CLASSES, log_model_run
+from tests.helpers import CLASSES, log_model_run, post_json, scoring_server
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
@@ -109,3 +109,22 @@ def test_predict_with_a_model_that_cannot_be_loaded_says_so_in_one_line(store, i
     assert main(["predict", str(image_folder / "test"), "--model", model]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"freeze-study: error: {message}") and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_scoring_server_answers_jpeg_and_png_and_refuses_a_non_image_with_a_400(registered, image_folder, tmp_path):
+    jpeg = next((image_folder / "test").rglob("*.jpg"))
+    png = next((image_folder / "test").rglob("*.png"))  # RGBA
+    expected = [p.model_dump() for p in mlflow.pyfunc.load_model(CHAMPION).predict([jpeg, png])]
+    encoded = [base64.b64encode(p.read_bytes()).decode() for p in (jpeg, png)]
+    with scoring_server(CHAMPION, tmp_path / "serve.log") as url:
+        status, answer = post_json(f"{url}/invocations", {"inputs": encoded})
+        assert status == 200 and [p["class_name"] for p in answer["predictions"]] == [e["class_name"] for e in expected]
+        for got, want in zip(answer["predictions"], expected, strict=True):
+            assert got["probabilities"] == pytest.approx(want["probabilities"], rel=1e-5, abs=1e-6)
+        status, answer = post_json(f"{url}/invocations", {"inputs": [base64.b64encode(b"plain text").decode()]})
+        assert status == 400 and "1 of 1 inputs are not images: cannot decode image input 0" in answer["message"]
+        status, answer = post_json(f"{url}/invocations", {"inputs": ["not base64!"]})
+        assert status == 400 and "input 0 is not base64 text of an image file" in answer["message"]
+        status, answer = post_json(f"{url}/invocations", {"inputs": encoded[:1]})  # still serving
+        assert status == 200 and answer["predictions"][0]["class_name"] == expected[0]["class_name"]
