@@ -16,7 +16,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -92,7 +91,7 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         self.net = mlflow.pytorch.load_model(context.artifacts[NETWORK_ARTIFACT])
         self.classes = tuple(context.model_config[CLASSES_KEY])
 
-    def predict(self, context, model_input: list[Any], params=None) -> list[Prediction]:
+    def predict(self, context, model_input: list[bytes | str | Path], params=None) -> list[Prediction]:
         """One `Prediction` per image: file bytes, a file path (`pathlib.Path`), or the file's bytes as
         base64 text (what JSON carries: `{"inputs": ["<base64 JPEG>", ...]}` to the scoring server).
 
