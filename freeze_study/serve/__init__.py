@@ -2,6 +2,6 @@
 (`publish`) and predicting on image files (`predict`)."""
 
 from freeze_study.serve.classifier import ImageClassifier, Prediction, decode
-from freeze_study.serve.publish import register_run
+from freeze_study.serve.publish import RegistrationError, register_run, register_sweep
 
-__all__ = ["ImageClassifier", "Prediction", "decode", "register_run"]
+__all__ = ["ImageClassifier", "Prediction", "RegistrationError", "decode", "register_run", "register_sweep"]

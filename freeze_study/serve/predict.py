@@ -116,6 +116,16 @@ def format_table(predictions: Predictions) -> str:
     return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows)
 
 
+def summary(predictions: Predictions, uri: str) -> str:
+    """'128 images classified by URI in 4.1s (31.2 images/s), 0 failed' (the seconds exclude loading the model)."""
+    done = len(predictions.results) - len(predictions.failed)
+    rate = done / predictions.seconds if predictions.seconds > 0 else float("nan")
+    return (
+        f"{done} images classified by {uri} in {predictions.seconds:.1f}s ({rate:.1f} images/s), "
+        f"{len(predictions.failed)} failed"
+    )
+
+
 def to_json(predictions: Predictions) -> str:
     """A JSON list in input order: {file, class_name, probability, probabilities} or {file, error}."""
     out = [

@@ -1,5 +1,6 @@
-"""From a chosen run to a registered model: its network exported to pt2 and wrapped in the image classifier,
-logged with the run as `classifier`, registered once under a name, the `champion` alias moved.
+"""From a sweep's choice to a registered model: the report's recommended run (`report.selection`, decided on
+validation), its network exported to pt2 and wrapped in the image classifier, logged with the run as
+`classifier`, registered once under a name, the `champion` alias moved (`tracking.registry`).
 
 What the environment of the logged model holds: this package's code (`code_paths`, so MLflow
 puts it on `sys.path` wherever the model is loaded or served, even where freeze_study is not
@@ -20,13 +21,54 @@ from mlflow.models import infer_signature
 from PIL import Image
 
 from freeze_study.data import IMAGE_SIZE
-from freeze_study.names import CLASSES_PARAM, MODEL_ARTIFACT, NETWORK_ARTIFACT
+from freeze_study.names import (
+    CHALLENGER_ALIAS,
+    CHAMPION_ALIAS,
+    CLASSES_PARAM,
+    MODEL_ARTIFACT,
+    NETWORK_ARTIFACT,
+    TEST_ACC,
+    VAL_ACC,
+    grid_point_name,
+)
+from freeze_study.report.columns import RUN_ID
+from freeze_study.report.selection import select_level
+from freeze_study.report.store import load_sweep
 from freeze_study.serve.classifier import CLASSES_KEY
 from freeze_study.tracking import registry
 
 PACKAGE = Path(__file__).resolve().parents[1]  # freeze_study/, copied into the model as its code
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 REQUIREMENTS = ("torch", "torchvision", "pillow", "numpy", "pydantic")
+
+
+class RegistrationError(ValueError):
+    """The sweep recommends no run to register; the message says why."""
+
+
+def register_sweep(client: mlflow.MlflowClient, sweep_id: str, name: str, promote: bool = False) -> str:
+    """Register the recommended level's best run of sweep `sweep_id` as `name` (`register_run`), its version
+    tagged with the sweep, level, seed, selection rule and the run's validation and test accuracy; returns
+    a line saying what was done. Raises RegistrationError when the sweep recommends no level."""
+    sweep = load_sweep(client, sweep_id)
+    choice = select_level(sweep.runs, sweep.predictions)
+    if choice.run_id is None:
+        raise RegistrationError(f"sweep {sweep_id} recommends no level to register: {choice.reason}")
+    run = sweep.runs.set_index(RUN_ID).loc[choice.run_id]
+    tags = registry.version_tags(sweep_id, choice.level, choice.seed, choice.rule, run[VAL_ACC], run[TEST_ACC])
+    done = register_run(choice.run_id, name, tags, promote)
+    said = (
+        f"{'registered' if done.created else 'already registered'}: run {choice.run_id} "
+        f"({grid_point_name(choice.level, choice.seed)}, val_acc={run[VAL_ACC]:.4f}, test_acc={run[TEST_ACC]:.4f}) "
+        f"as {name} version {done.version}"
+    )
+    if done.champion == done.version:
+        was = f", was version {done.previous_champion}" if done.previous_champion else ""
+        return f"{said}; it is the {CHAMPION_ALIAS} (models:/{name}@{CHAMPION_ALIAS}{was})"
+    return (
+        f"{said}, the {CHALLENGER_ALIAS}: the {CHAMPION_ALIAS} stays version {done.champion}, whose validation "
+        f"accuracy is as high or higher (`freeze-study register --sweep {sweep_id} --promote` to replace it)"
+    )
 
 
 def register_run(run_id: str, name: str, tags: dict[str, str], promote: bool = False) -> registry.Registration:

@@ -18,7 +18,17 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
-from freeze_study.names import CHALLENGER_ALIAS, CHAMPION_ALIAS, CLASSIFIER_ARTIFACT, VAL_ACC
+from freeze_study.names import (
+    CHALLENGER_ALIAS,
+    CHAMPION_ALIAS,
+    CLASSIFIER_ARTIFACT,
+    FREEZE_PARAM,
+    SEED_PARAM,
+    SELECTION_RULE_TAG,
+    SWEEP_ID_TAG,
+    TEST_ACC,
+    VAL_ACC,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,18 @@ class Registration:
     created: bool  # False: the run had been registered under this name before
     champion: int  # the version `champion` points to now
     previous_champion: int | None  # the version it pointed to before, when that was another one
+
+
+def version_tags(sweep_id: str, freeze: int, seed: int, rule: str, val_acc: float, test_acc: float) -> dict[str, str]:
+    """The tags of a registered version: where it comes from, why it was chosen and how it scored."""
+    return {
+        SWEEP_ID_TAG: sweep_id,
+        FREEZE_PARAM: str(freeze),
+        SEED_PARAM: str(seed),
+        SELECTION_RULE_TAG: rule,
+        VAL_ACC: repr(float(val_acc)),  # the run's validation accuracy at its tested checkpoint: compared
+        TEST_ACC: repr(float(test_acc)),
+    }
 
 
 def log_classifier(run_id: str, python_model: str, **kwargs: object) -> str:
