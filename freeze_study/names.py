@@ -7,6 +7,8 @@ Pure constants: no dataclasses, no environment look-ups.
 
 from __future__ import annotations
 
+import re
+
 from mlflow.entities import RunStatus
 
 # ResNet18's stages in forward order: the stem (conv1, bn1, relu, maxpool), then the four residual stages.
@@ -21,6 +23,8 @@ CLASSES_PARAM, PREPROCESSING_PARAM = "classes", "preprocessing"
 RESOLVED_ACCELERATOR_PARAM, RESOLVED_PRECISION_PARAM = "resolved_accelerator", "resolved_precision"
 LEVELS_PARAM, SEEDS_PARAM, GRID_SIZE_PARAM = "levels", "seeds", "grid_size"  # on a sweep's parent run
 EXPERIMENT_FIELD = "experiment"  # a TrainConfig field that is a place, not a setting: never in the sweep key
+WEIGHTS_PARAM, DATA_PARAM, EPOCHS_PARAM = "weights", "data", "epochs"  # TrainConfig fields the report reads
+WEIGHTS_SHA256_PARAM = "weights_sha256"  # the starting weights file's SHA-256, when --weights is a file
 
 # Metric names.
 TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
@@ -34,6 +38,13 @@ EPOCH_METRICS = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, EPOCH_TIME)
 ONCE_METRICS = (TRAINABLE_PARAMS, TOTAL_PARAMS, TEST_LOSS, TEST_ACC, FIT_TIME, BEST_EPOCH, EPOCHS_RUN)
 # (loss, accuracy) per data split, as the LightningModule logs them.
 SPLIT_METRICS = {"train": (TRAIN_LOSS, TRAIN_ACC), "val": (VAL_LOSS, VAL_ACC), "test": (TEST_LOSS, TEST_ACC)}
+
+# The tested checkpoint's per-image evidence, on the validation and the test split.
+EVALUATED_SPLITS = {"validation": "val", "test": "test"}  # data split -> prefix of its metric names
+MACRO_F1 = "macro_f1"  # f"{prefix}_macro_f1": val_macro_f1, test_macro_f1
+CLASS_SCORES = ("precision", "recall", "f1")  # f"{prefix}_{score}_{class}": test_recall_bean_rust
+EVALUATION_ARTIFACT = "evaluation"  # the folder of a run's predictions and confusion matrices
+IMAGE_COL, TRUE_COL, PREDICTED_COL, PROB_PREFIX = "image", "true_class", "predicted_class", "prob_"
 
 # What the feature cache records on a run.
 CACHE_BYTES, CACHE_BUILD_TIME, CACHE_SPILLED = "cache_bytes", "cache_build_s", "cache_spilled_bytes"
@@ -51,6 +62,7 @@ STORAGE_TAG = "optuna.storage"  # on the parent: where the study lives (password
 TRIAL_NUMBER_TAG = "optuna.trial_number"  # on each child
 PARENT_RUN_TAG = "mlflow.parentRunId"  # set by MLflow on nested runs
 RUN_NAME_TAG = "mlflow.runName"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag; set from the package's checkout when MLflow did not
 
 # Optuna study and trial user attributes.
 PARENT_RUN_ATTR, EXPERIMENT_ID_ATTR = "mlflow_parent_run_id", "mlflow_experiment_id"  # on the study
@@ -86,3 +98,23 @@ def registered_model_name(experiment: str) -> str:
     """'freeze-study-resnet18': the registered model's default name, derived from the experiment's name
     ('/' and ':', which registered names cannot hold, become '-')."""
     return experiment.replace("/", "-").replace(":", "-").strip("-") + REGISTERED_MODEL_SUFFIX
+
+
+def split_metric(split: str, name: str) -> str:
+    """'test_macro_f1': a metric of the tested checkpoint on a data split ("validation" or "test")."""
+    return f"{EVALUATED_SPLITS[split]}_{name}"
+
+
+def class_metric(split: str, score: str, class_name: str) -> str:
+    """'test_recall_bean_rust': one class's precision, recall or F1 on a split (odd characters become '_')."""
+    return split_metric(split, f"{score}_{re.sub(r'[^0-9A-Za-z_.-]', '_', class_name)}")
+
+
+def predictions_artifact(split: str) -> str:
+    """'evaluation/test_predictions.json': the split's per-image predictions, an MLflow table."""
+    return f"{EVALUATION_ARTIFACT}/{split}_predictions.json"
+
+
+def confusion_artifact(split: str, suffix: str = "csv") -> str:
+    """'evaluation/test_confusion_matrix.csv' (counts, true class by row) or '.png' (the same, drawn)."""
+    return f"{EVALUATION_ARTIFACT}/{split}_confusion_matrix.{suffix}"

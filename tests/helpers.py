@@ -18,16 +18,19 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 import torch
 from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from PIL import Image
 
 import freeze_study.names as N
+from freeze_study import tracking
 from freeze_study.config import TrainConfig
 from freeze_study.data import load_data
 from freeze_study.model import frozen_stages_param
 from freeze_study.tracking import record
+from freeze_study.training.evaluate import Predictions, confusion, scores
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLASSES = ("angular_leaf_spot", "bean_rust", "healthy")
@@ -114,6 +117,45 @@ def assert_complete_run(client: mlflow.MlflowClient, run_id: str, cfg: TrainConf
     assert [i.dataset.digest for i in inputs] == [digest] * 3  # the data's content, the same for each split
 
 
+def assert_evidence(client: mlflow.MlflowClient, run_id: str, data: str) -> None:
+    """The run holds, for the validation and test splits, a prediction table naming every image of the split
+    (relative to the data folder) with its true class, the argmax of its probabilities, and the metrics and
+    confusion matrix that scikit-learn computes from that table."""
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    loaded = load_data(data)
+    metrics = client.get_run(run_id).data.metrics
+    for split in N.EVALUATED_SPLITS:
+        local = client.download_artifacts(run_id, N.predictions_artifact(split))
+        table = pd.read_json(local, orient="split", dtype=False)
+        names = [Path(n).relative_to(data).as_posix() for n in loaded.splits[split].names]
+        assert list(table[N.IMAGE_COL]) == names and names[0].startswith(f"{split}/")
+        assert list(table[N.TRUE_COL]) == [CLASSES[i] for i in loaded.splits[split].labels]
+        probs = table[[f"{N.PROB_PREFIX}{c}" for c in CLASSES]].to_numpy()
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+        assert list(table[N.PREDICTED_COL]) == [CLASSES[i] for i in probs.argmax(axis=1)]
+        accuracy = (table[N.TRUE_COL] == table[N.PREDICTED_COL]).mean()  # the tested checkpoint's
+        best = int(metrics[N.BEST_EPOCH])
+        logged = metrics[N.TEST_ACC] if split == "test" else client.get_metric_history(run_id, N.VAL_ACC)[best].value
+        assert accuracy == pytest.approx(logged, abs=1e-6)
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            table[N.TRUE_COL], table[N.PREDICTED_COL], labels=list(CLASSES), zero_division=0.0
+        )
+        for i, c in enumerate(CLASSES):
+            assert metrics[N.class_metric(split, "precision", c)] == pytest.approx(precision[i])
+            assert metrics[N.class_metric(split, "recall", c)] == pytest.approx(recall[i])
+            assert metrics[N.class_metric(split, "f1", c)] == pytest.approx(f1[i])
+        macro = f1_score(
+            table[N.TRUE_COL], table[N.PREDICTED_COL], labels=list(CLASSES), average="macro", zero_division=0.0
+        )
+        assert metrics[N.split_metric(split, N.MACRO_F1)] == pytest.approx(macro)
+        counts = pd.read_csv(client.download_artifacts(run_id, N.confusion_artifact(split)), index_col=0)
+        expected = confusion_matrix(table[N.TRUE_COL], table[N.PREDICTED_COL], labels=list(CLASSES))
+        assert list(counts.index) == list(CLASSES) and (counts.to_numpy() == expected).all()
+        assert client.download_artifacts(run_id, N.confusion_artifact(split, "png"))
+
+
 def mlflow_run(*params: str, cwd: Path, entry: str = "main") -> subprocess.CompletedProcess:
     """`mlflow run <project> -e entry --env-manager local -P ...` in `cwd`, with this interpreter first on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -180,6 +222,33 @@ def new_parent(client: mlflow.MlflowClient, exp_id: str, start: int, name: str =
     return run.info.run_id
 
 
+N_VAL, N_TEST = 200, 500  # images per split in the runs logged by hand
+
+
+def first_right(n: int, accuracy: float) -> np.ndarray:
+    """A right/wrong mask of n images: the first round(accuracy * n) right."""
+    return np.arange(n) < round(accuracy * n)
+
+
+def known_predictions(split: str, correct: np.ndarray | list[bool]) -> Predictions:
+    """Predictions on len(correct) images cycling through CLASSES: a right one is its class (p=0.8), a wrong
+    one the next class; image ids look like training's ('test/healthy/img_0002.jpg')."""
+    correct = np.asarray(correct, dtype=bool)
+    labels = np.arange(len(correct)) % len(CLASSES)
+    predicted = np.where(correct, labels, (labels + 1) % len(CLASSES))
+    probs = np.full((len(correct), len(CLASSES)), 0.1, dtype=np.float32)
+    probs[np.arange(len(correct)), predicted] = 0.8
+    images = [f"{split}/{CLASSES[c]}/img_{i:04d}.jpg" for i, c in enumerate(labels)]
+    return Predictions(split, images, labels, probs)
+
+
+def log_evidence(run_id: str, *predictions: Predictions) -> None:
+    """Record predictions on a run exactly as training does (`tracking.record.evaluation`)."""
+    with mlflow.start_run(run_id=run_id):
+        for pred in predictions:
+            tracking.record.evaluation(pred.split, pred.table(CLASSES), scores(pred, CLASSES), confusion(pred, CLASSES))
+
+
 def log_child(
     client: mlflow.MlflowClient,
     exp_id: str,
@@ -192,8 +261,16 @@ def log_child(
     v0: float,
     status: str = N.FINISHED,
     epochs: int = EPOCHS,
+    val_correct: np.ndarray | None = None,
+    test_correct: np.ndarray | None = None,
+    evidence: bool = True,
+    once: dict[str, float | None] | None = None,
+    params: dict[str, str] | None = None,
 ) -> str:
-    """A child run as `freeze-study sweep` leaves it: params, tags, per-epoch histories, once-logged results."""
+    """A child run as `freeze-study sweep` leaves it: params, tags, per-epoch histories, once-logged results
+    and (`evidence`) the validation and test predictions: by default the first images right, as many as the
+    accuracies say (val_acc at `best`, `test_acc`), of N_VAL and N_TEST. `once` overrides once-logged
+    metrics (None leaves one out), `params` the logged params."""
     name = N.grid_point_name(freeze, seed)
     run = client.create_run(
         exp_id, run_name=name, tags={N.PARENT_RUN_TAG: parent, N.ROLE_TAG: N.TRIAL_ROLE, N.GRID_POINT_TAG: name}
@@ -202,10 +279,11 @@ def log_child(
         **TrainConfig(freeze=freeze, seed=seed).params(),
         N.FROZEN_STAGES_PARAM: frozen_stages_param(freeze),
         N.CLASSES_PARAM: ",".join(CLASSES),
+        **(params or {}),
     }
     now = int(time.time() * 1000)
     metrics = [Metric(key, curve(key, e, v0), now + e, e) for key in N.EPOCH_METRICS for e in range(epochs)]
-    once = {
+    values = {
         N.TRAINABLE_PARAMS: TRAINABLE[freeze],
         N.TOTAL_PARAMS: TOTAL,
         N.TEST_ACC: test_acc,
@@ -213,9 +291,14 @@ def log_child(
         N.FIT_TIME: fit,
         N.BEST_EPOCH: best,
         N.EPOCHS_RUN: epochs,
+        **(once or {}),
     }
-    metrics += [Metric(key, value, now, 0) for key, value in once.items()]
+    metrics += [Metric(key, value, now, 0) for key, value in values.items() if value is not None]
     client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
+    if evidence:
+        val = first_right(N_VAL, curve(N.VAL_ACC, best, v0)) if val_correct is None else val_correct
+        test = first_right(N_TEST, test_acc) if test_correct is None else test_correct
+        log_evidence(run.info.run_id, known_predictions("validation", val), known_predictions("test", test))
     client.set_terminated(run.info.run_id, status)
     return run.info.run_id
 
@@ -288,3 +371,15 @@ def post_json(url: str, body: object) -> tuple[int, dict]:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def md_table(md: str, heading: str) -> list[list[str]]:
+    """The rows (cells stripped, header and rule left out) of the first table after `## heading` in report.md."""
+    lines = md.split(f"## {heading}\n", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip()[1:-1].split(" | ")])
+    return rows

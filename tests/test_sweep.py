@@ -12,7 +12,7 @@ import freeze_study.sweep.runner as sweep_module
 from freeze_study.cli import main
 from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.sweep import run_sweep
-from tests.helpers import children, runs_of, sweep_args, sweep_parents
+from tests.helpers import children, md_table, runs_of, sweep_args, sweep_parents
 
 
 @pytest.mark.slow
@@ -110,12 +110,12 @@ def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, 
     assert parent.data.tags[N.STORAGE_TAG].endswith("remote-optuna.db")
     report = {a.path for a in mlflow_server.list_artifacts(pid, N.REPORT_ARTIFACT)}
     assert {"report/report.md", "report/report.html", "report/test_results.png"} <= report
-    cells = [
-        line.split("|")[1].strip()
-        for line in (tmp_path / "reports" / pid / "report.md").read_text().splitlines()
-        if line.startswith("| ")
-    ]
-    assert [c for c in cells if c.isdigit()] == ["1", "3"]  # one table row per level
+    md = (tmp_path / "reports" / pid / "report.md").read_text()
+    assert [row[0].split()[0] for row in md_table(md, "Results per freeze level")] == ["1", "3"]  # a row per level
+    context = dict(md_table(md, "What was run"))
+    assert context["Weights"] == "none (random initialisation)" and "not from ImageNet weights" in md
+    assert context["Data"].startswith(f"{tiny_config.data} (content digest ")
+    assert context["Device and precision"].startswith("cpu ") and context["Seeds"] == "7"
     same = TrainConfig(data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0)
     cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=same, storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")
     assert run_sweep(cfg, say=lambda line: None).trained == 0  # the same sweep through the API

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -13,8 +15,9 @@ import torch
 import freeze_study.names as N
 from freeze_study.cli import main
 from freeze_study.data import ImageDataset, load_data
+from freeze_study.model import build_resnet18
 from freeze_study.training import train
-from tests.helpers import CLASSES, assert_complete_run, runs_of
+from tests.helpers import CLASSES, PROJECT, assert_complete_run, assert_evidence, runs_of
 
 
 def test_two_epoch_run_records_the_contract(store, tiny_config):
@@ -27,6 +30,10 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
     val_acc = store.get_metric_history(result.run_id, N.VAL_ACC)[result.best_epoch].value
     assert val_acc == pytest.approx(result.val_acc)
     assert store.get_run(result.run_id).data.tags[N.RUN_NAME_TAG] == "freeze=2 seed=42"
+    assert_evidence(store, result.run_id, cfg.data)
+    if (PROJECT / ".git").exists():  # a checkout (CI clones one): the code's commit is on the run
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True).stdout
+        assert store.get_run(result.run_id).data.tags[N.GIT_COMMIT_TAG] == head.strip()
 
 
 def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
@@ -41,11 +48,15 @@ def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
     np.testing.assert_allclose(out, logits.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_same_seed_same_numbers(store, tiny_config):
-    cfg = dataclasses.replace(tiny_config, epochs=1, freeze=3)
+def test_same_seed_same_numbers_and_the_weights_file_is_identified(store, tiny_config, tmp_path):
+    weights = tmp_path / "start.pth"
+    torch.save(build_resnet18(1000, "none").state_dict(), weights)
+    cfg = dataclasses.replace(tiny_config, epochs=1, freeze=3, weights=str(weights))
     a, b = train(cfg), train(cfg)
-    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.TEST_ACC):
+    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.TEST_ACC, N.split_metric("validation", N.MACRO_F1)):
         assert store.get_run(a.run_id).data.metrics[name] == store.get_run(b.run_id).data.metrics[name]
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert store.get_run(a.run_id).data.params[N.WEIGHTS_SHA256_PARAM] == digest
 
 
 def test_failure_ends_the_run_failed_with_the_reason(store, tiny_config, tmp_path):

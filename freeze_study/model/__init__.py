@@ -3,7 +3,7 @@ means (`levels`), and the network cut into a frozen prefix and a trainable suffi
 
 from freeze_study.model.freezing import FrozenCut, count_params, freeze_at_level, freeze_prefix, stage_modules
 from freeze_study.model.levels import frozen_stages, frozen_stages_param, level_name
-from freeze_study.model.resnet import WeightsError, build_resnet18, export_model
+from freeze_study.model.resnet import WeightsError, build_resnet18, export_model, weights_sha256
 
 __all__ = [
     "FrozenCut",
@@ -17,4 +17,5 @@ __all__ = [
     "frozen_stages_param",
     "level_name",
     "stage_modules",
+    "weights_sha256",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 
 import torch
@@ -75,6 +76,18 @@ def _load_state_file(net: ResNet, path: Path) -> None:
         net.load_state_dict(body, strict=False)
     except RuntimeError as exc:
         raise WeightsError(f"weights file {path} has tensors of the wrong shape: {exc}".splitlines()[0]) from None
+
+
+def weights_sha256(weights: str) -> str | None:
+    """The SHA-256 of the starting weights when `weights` is a file ("imagenet" and "none" are names, not
+    files: None). Read in 1 MiB blocks; `build_resnet18` has already said when the file is unusable."""
+    if weights in ("imagenet", "none") or not Path(weights).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def export_model(net: nn.Module) -> nn.Module:

@@ -1,8 +1,25 @@
-"""The report of a sweep: read it back from MLflow (`store`), summarise it (`summary`), draw it
-(`figures`) and write report.md / report.html (`render`)."""
+"""The report of a sweep: read it back from MLflow (`store`, `evidence`, `context`), choose a level on
+validation (`selection`), summarise it with its uncertainty (`stats`, `summary`, `sentences`), draw it
+(`figures`, `result_figures`) and write report.md / report.html (`render`, `page`)."""
 
 from freeze_study.report.render import write_report
-from freeze_study.report.store import ReportError, latest_sweep, load_runs, resolve_sweep
-from freeze_study.report.summary import findings, summarize
+from freeze_study.report.selection import Selection, recommend, rule_text, select_level
+from freeze_study.report.sentences import findings
+from freeze_study.report.store import ReportError, Sweep, latest_sweep, load_runs, load_sweep, resolve_sweep
+from freeze_study.report.summary import summarize
 
-__all__ = ["ReportError", "findings", "latest_sweep", "load_runs", "resolve_sweep", "summarize", "write_report"]
+__all__ = [
+    "ReportError",
+    "Selection",
+    "Sweep",
+    "findings",
+    "latest_sweep",
+    "load_runs",
+    "load_sweep",
+    "recommend",
+    "resolve_sweep",
+    "rule_text",
+    "select_level",
+    "summarize",
+    "write_report",
+]

@@ -1,6 +1,7 @@
-"""The report's figures: one function per figure, each drawing the tidy tables of `analysis.load_runs` on Axes.
+"""The report's figures of training: one function per figure, each drawing the tidy tables of
+`store.load_sweep` on Axes (the evidence figures are in `evidence_figures`).
 
-`draw_all` makes the six PNGs that `freeze-study report` embeds. Figures are plain
+`draw_all` makes these five PNGs for the report. Figures are plain
 `matplotlib.figure.Figure` objects, so no backend is ever selected.
 """
 
@@ -19,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 import freeze_study.names as N
 from freeze_study.model.levels import level_name
-from freeze_study.report.store import EPOCH, FREEZE, METRIC, RUN_ID, SEED, VALUE
+from freeze_study.report.columns import EPOCH, FREEZE, METRIC, RUN_ID, SEED, VALUE
 
 DPI = 120
 CONVERGED = 0.95  # "converged": first epoch at this fraction of the run's best validation accuracy
@@ -38,7 +39,8 @@ def per_epoch(history: pd.DataFrame) -> pd.DataFrame:
     return wide.reindex(columns=list(N.EPOCH_METRICS)).reset_index()
 
 
-def _seeds(table: pd.DataFrame) -> pd.Series:
+def seeds_per_level(table: pd.DataFrame) -> pd.Series:
+    """Runs per freeze level (one per seed)."""
     return table.groupby(FREEZE)[RUN_ID].nunique()
 
 
@@ -60,13 +62,24 @@ def _level_legend(ax: Axes, seeds: pd.Series, extra: list | None = None, markers
 
 
 def _curve(ax: Axes, wide: pd.DataFrame, values: pd.Series, style: str) -> None:
-    """Mean over seeds per epoch, with a min–max band when there is more than one seed."""
+    """Mean over seeds per epoch, with a min–max band when there is more than one seed; a single epoch
+    is drawn as markers with an error bar (a line needs two points), on integer epoch ticks."""
     for freeze, rows in wide.assign(y=values).groupby(FREEZE):
         stats = rows.groupby(EPOCH)["y"].agg(["mean", "min", "max"]).dropna()
-        ax.plot(stats.index, stats["mean"], style, color=colour(freeze), lw=1.8)
-        if rows[RUN_ID].nunique() > 1:
+        single = len(stats) == 1
+        ax.plot(
+            stats.index, stats["mean"], style, color=colour(freeze), lw=1.8, marker=MARKERS[freeze] if single else None
+        )
+        if rows[RUN_ID].nunique() > 1 and single:
+            ax.vlines(stats.index, stats["min"], stats["max"], color=colour(freeze), alpha=0.5, lw=3)
+        elif rows[RUN_ID].nunique() > 1:
             ax.fill_between(stats.index, stats["min"], stats["max"], color=colour(freeze), alpha=0.15, lw=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted(wide[EPOCH].unique())
+    if len(epochs) == 1:  # autoscaling one point gives fractional ticks around it
+        ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
 
 
@@ -84,7 +97,7 @@ def accuracies(history: pd.DataFrame, ax: Axes) -> None:
     ax.set(
         title="Accuracy per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)", ylabel="accuracy (%)"
     )
-    _level_legend(ax, _seeds(wide), _SPLITS)
+    _level_legend(ax, seeds_per_level(wide), _SPLITS)
 
 
 def loss_progress(history: pd.DataFrame, ax: Axes) -> None:
@@ -97,7 +110,7 @@ def loss_progress(history: pd.DataFrame, ax: Axes) -> None:
         xlabel="epoch (0-based)",
         ylabel="cross-entropy loss (nats)",
     )
-    _level_legend(ax, _seeds(wide), _SPLITS)
+    _level_legend(ax, seeds_per_level(wide), _SPLITS)
 
 
 def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
@@ -115,7 +128,7 @@ def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
         ylabel="accuracy difference (percentage points)",
     )
     fig.suptitle("Overfitting per freeze level (mean over seeds, band = min–max; above 0 = fits train better)")
-    _level_legend(acc_ax, _seeds(wide))
+    _level_legend(acc_ax, seeds_per_level(wide))
 
 
 def epochs_to_converge(history: pd.DataFrame, fraction: float = CONVERGED) -> pd.Series:
@@ -125,13 +138,20 @@ def epochs_to_converge(history: pd.DataFrame, fraction: float = CONVERGED) -> pd
     return reached.groupby(RUN_ID)[EPOCH].min()
 
 
-def _level_ticks(ax: Axes, levels: list[int], seeds: pd.Series) -> None:
-    ax.set_xticks(range(len(levels)), [f"{level_name(k)}\nn={seeds[k]}".replace(" (", "\n(") for k in levels])
+def level_ticks(ax: Axes, levels: list[int], seeds: pd.Series, recommended: int | None = None) -> None:
+    """One x tick per level: its name, its n and whether it is the recommended one."""
+    ax.set_xticks(
+        range(len(levels)),
+        [
+            f"{level_name(k)}\nn={seeds[k]}".replace(" (", "\n(") + ("\nrecommended" if k == recommended else "")
+            for k in levels
+        ],
+    )
     pad = max(0.0, (3 - len(levels)) / 2)  # one or two levels keep the width of three, not one huge bar
     ax.set_xlim(-0.6 - pad, len(levels) - 0.4 + pad)
 
 
-def _bars_with_dots(ax: Axes, x: float, values: pd.Series, freeze: int, width: float, **bar) -> float:
+def bars_with_dots(ax: Axes, x: float, values: pd.Series, freeze: int, width: float, **bar) -> float:
     """A bar at the mean and one dot per seed; returns the mean."""
     mean = float(values.mean())
     ax.bar(x, mean, width, color=colour(freeze), edgecolor=colour(freeze), **bar)
@@ -143,12 +163,13 @@ def _bars_with_dots(ax: Axes, x: float, values: pd.Series, freeze: int, width: f
 def convergence_analysis(runs: pd.DataFrame, history: pd.DataFrame, ax: Axes) -> None:
     """Per level: epoch at which validation accuracy first reaches 95% of the run's best, and the best epoch."""
     table = runs.assign(converged=runs[RUN_ID].map(epochs_to_converge(history)))
-    levels, seeds, width = sorted(table[FREEZE].unique()), _seeds(table), 0.38
+    levels, seeds, width = sorted(table[FREEZE].unique()), seeds_per_level(table), 0.38
     for i, freeze in enumerate(levels):
         rows = table[table[FREEZE] == freeze]
-        _bars_with_dots(ax, i - width / 2, rows["converged"].dropna(), freeze, width)
-        _bars_with_dots(ax, i + width / 2, rows[N.BEST_EPOCH], freeze, width, alpha=0.45, hatch="//")
-    _level_ticks(ax, levels, seeds)
+        bars_with_dots(ax, i - width / 2, rows["converged"].dropna(), freeze, width)
+        bars_with_dots(ax, i + width / 2, rows[N.BEST_EPOCH], freeze, width, alpha=0.45, hatch="//")
+    level_ticks(ax, levels, seeds)
+    ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))  # epochs from 0; a one-epoch sweep still gets ticks 0 and 1
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", alpha=0.3)
     ax.set(title="Convergence per freeze level (bar = mean, dot = one seed)", ylabel="epoch (0-based)")
@@ -195,30 +216,7 @@ def params_vs_time(runs: pd.DataFrame, ax: Axes) -> None:
         xlabel="trainable parameters (count, log scale)",
         ylabel="fit time (s)",
     )
-    _level_legend(ax, _seeds(runs), markers=True)
-
-
-def test_results(runs: pd.DataFrame, ax: Axes) -> None:
-    """Test accuracy per level: bar = mean, dot = one seed, value label; the y axis zoomed to the differences."""
-    levels, seeds = sorted(runs[FREEZE].unique()), _seeds(runs)
-    acc = runs[N.TEST_ACC] * 100
-    for i, freeze in enumerate(levels):
-        mean = _bars_with_dots(ax, i, acc[runs[FREEZE] == freeze], freeze, 0.6)
-        ax.annotate(
-            f"{mean:.1f}%",
-            (i, acc[runs[FREEZE] == freeze].max()),
-            xytext=(0, 6),
-            textcoords="offset points",
-            ha="center",
-            fontweight="bold",
-        )
-    pad = max(2.0, 0.2 * (acc.max() - acc.min()))
-    ax.set_ylim(max(0.0, acc.min() - pad), min(100.0, acc.max() + 1.5 * pad))
-    _level_ticks(ax, levels, seeds)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set(
-        title="Test accuracy per freeze level (bar = mean, dot = one seed; y axis zoomed)", ylabel="test accuracy (%)"
-    )
+    _level_legend(ax, seeds_per_level(runs), markers=True)
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -232,15 +230,9 @@ def save(fig: Figure, path: Path) -> Path:
 
 
 def draw_all(runs: pd.DataFrame, history: pd.DataFrame, out_dir: Path) -> list[tuple[str, str]]:
-    """Draw the six figures into `out_dir`; returns (file name, caption) pairs in report order."""
+    """Draw the five figures of training into `out_dir`; returns (file name, caption) pairs in report order."""
     drawn = []
     for name, size, draw, caption in (
-        (
-            "test_results.png",
-            (8, 4.8),
-            lambda f: test_results(runs, f.subplots()),
-            "Test accuracy of the tested (best-validation-loss) checkpoint per freeze level.",
-        ),
         (
             "accuracies.png",
             (9, 4.8),

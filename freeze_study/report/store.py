@@ -1,4 +1,5 @@
-"""Reading a sweep back from MLflow into tidy tables: which sweep, its FINISHED child runs, their histories.
+"""Reading a sweep back from MLflow into tidy tables: which sweep, its FINISHED child runs, their histories,
+their per-image evidence, and the FINISHED runs that cannot enter the means (with the reason).
 
 Everything is read through `MlflowClient`, so it works the same against a local SQLite
 store or a remote `mlflow server`.
@@ -6,16 +7,17 @@ store or a remote `mlflow server`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import mlflow
 import numpy as np
 import pandas as pd
 
 import freeze_study.names as N
 from freeze_study import tracking
-
-# Columns of the tidy tables; the first three are the param names that training logs.
-FREEZE, SEED, FROZEN_STAGES = N.FREEZE_PARAM, N.SEED_PARAM, N.FROZEN_STAGES_PARAM
-RUN_ID, EPOCH, METRIC, VALUE = "run_id", "epoch", "metric", "value"
+from freeze_study.report import evidence
+from freeze_study.report.columns import EPOCH, FREEZE, FROZEN_STAGES, METRIC, REASON, RUN_ID, SEED, VALUE
+from freeze_study.report.context import Context, describe
 
 
 class ReportError(ValueError):
@@ -61,30 +63,90 @@ def _history(client: mlflow.MlflowClient, run_id: str, key: str) -> pd.Series:
     return pd.Series({m.step: m.value for m in points}, dtype=float)
 
 
-def _at(series: pd.Series, epoch: float) -> float:
-    """The value at `epoch`, else the series' best (max), else NaN."""
+def _at(series: pd.Series, epoch: float, best: str = "max") -> float:
+    """The value at `epoch`, else the series' best ("max" or "min"), else NaN."""
     if not np.isnan(epoch) and int(epoch) in series.index:
         return float(series[int(epoch)])
-    return float(series.max()) if len(series) else float("nan")
+    return float(series.agg(best)) if len(series) else float("nan")
 
 
-def load_runs(client: mlflow.MlflowClient, sweep_run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, history) of the sweep's FINISHED child runs: one row per run, and one row per run × epoch × metric."""
-    rows, long = [], []
+def unusable(metrics: dict[str, float], curves: dict[str, pd.Series]) -> str | None:
+    """Why a FINISHED run cannot enter the means (no per-epoch history, a missing or non-finite result,
+    e.g. a diverged run), or None when it can. Every reason found is named."""
+    reasons = []
+    if not any(len(c) for c in curves.values()):
+        reasons.append("no per-epoch history")
+    else:
+        empty = [k for k in (N.VAL_LOSS, N.VAL_ACC) if not len(curves[k])]
+        if empty:
+            reasons.append(f"no per-epoch {' or '.join(empty)}")
+    missing = [k for k in N.ONCE_METRICS if k not in metrics]
+    if missing:
+        reasons.append(f"missing {', '.join(missing)}")
+    bad = [f"{k}={metrics[k]}" for k in N.ONCE_METRICS if k in metrics and not np.isfinite(metrics[k])]
+    for key, curve in curves.items():
+        epochs = curve.index[~np.isfinite(curve.to_numpy())]
+        if len(epochs):
+            bad.append(f"{key} at epoch {', '.join(map(str, epochs))}")
+    if bad:
+        reasons.append(f"non-finite {'; '.join(bad)} (diverged?)")
+    return "; ".join(reasons) or None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep read back: its usable FINISHED child runs, their histories and per-image evidence, the
+    FINISHED runs left out of every mean (with the reason) and what was run (`context`)."""
+
+    runs: pd.DataFrame  # one row per usable run: RUN_COLUMNS
+    history: pd.DataFrame  # one row per run x epoch x metric: run_id, freeze, seed, epoch, metric, value
+    predictions: pd.DataFrame  # one row per run x split x image (see evidence.PREDICTION_COLUMNS)
+    class_scores: pd.DataFrame  # one row per run x split x class x score (see evidence.SCORE_COLUMNS)
+    excluded: pd.DataFrame  # run_id, freeze, seed, reason
+    context: Context
+
+
+RUN_COLUMNS = [
+    RUN_ID,
+    FREEZE,
+    SEED,
+    FROZEN_STAGES,
+    N.TRAINABLE_PARAMS,
+    N.TOTAL_PARAMS,
+    N.FIT_TIME,
+    N.EPOCHS_RUN,
+    N.BEST_EPOCH,
+    N.TRAIN_ACC,
+    N.VAL_ACC,
+    N.VAL_LOSS,
+    N.TEST_ACC,
+    N.TEST_LOSS,
+]
+
+
+def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
+    """Read the sweep's FINISHED child runs: usable ones into tidy tables, the others listed with the reason."""
+    rows, long, excluded, usable = [], [], [], []
     for run in tracking.child_runs(client, sweep_run_id, N.FINISHED):
         params, metrics, run_id = run.data.params, run.data.metrics, run.info.run_id
         freeze, seed = int(params[FREEZE]), int(params[SEED])
         curves = {key: _history(client, run_id, key) for key in N.EPOCH_METRICS}
-        best = metrics.get(N.BEST_EPOCH, float("nan"))
+        reason = unusable(metrics, curves)
+        if reason:
+            excluded.append({RUN_ID: run_id, FREEZE: freeze, SEED: seed, REASON: reason})
+            continue
+        usable.append(run)
+        best = metrics[N.BEST_EPOCH]
         rows.append(
             {
                 RUN_ID: run_id,
                 FREEZE: freeze,
                 SEED: seed,
                 FROZEN_STAGES: params.get(FROZEN_STAGES, ""),
-                **{key: metrics.get(key, float("nan")) for key in N.ONCE_METRICS},
+                **{key: metrics[key] for key in N.ONCE_METRICS},
                 N.TRAIN_ACC: _at(curves[N.TRAIN_ACC], best),  # at the checkpoint that was tested
                 N.VAL_ACC: _at(curves[N.VAL_ACC], best),
+                N.VAL_LOSS: _at(curves[N.VAL_LOSS], best, "min"),
             }
         )
         long += [
@@ -92,24 +154,21 @@ def load_runs(client: mlflow.MlflowClient, sweep_run_id: str) -> tuple[pd.DataFr
             for key, curve in curves.items()
             for step, value in curve.items()
         ]
-    columns = [
-        RUN_ID,
-        FREEZE,
-        SEED,
-        FROZEN_STAGES,
-        N.TRAINABLE_PARAMS,
-        N.TOTAL_PARAMS,
-        N.FIT_TIME,
-        N.EPOCHS_RUN,
-        N.BEST_EPOCH,
-        N.TRAIN_ACC,
-        N.VAL_ACC,
-        N.TEST_ACC,
-        N.TEST_LOSS,
-    ]
-    runs = pd.DataFrame(rows, columns=columns).sort_values([FREEZE, SEED], ignore_index=True)
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS).sort_values([FREEZE, SEED], ignore_index=True)
     for key in (N.TRAINABLE_PARAMS, N.TOTAL_PARAMS, N.EPOCHS_RUN, N.BEST_EPOCH):
-        if runs[key].notna().all():  # counts read back as floats; keep them ints when every run has them
-            runs[key] = runs[key].astype(int)
+        runs[key] = runs[key].astype(int)  # counts read back as floats
     history = pd.DataFrame(long, columns=[RUN_ID, FREEZE, SEED, EPOCH, METRIC, VALUE])
-    return runs, history.sort_values([FREEZE, SEED, METRIC, EPOCH], ignore_index=True)
+    return Sweep(
+        runs,
+        history.sort_values([FREEZE, SEED, METRIC, EPOCH], ignore_index=True),
+        evidence.predictions(client, usable),
+        evidence.class_scores(usable),
+        pd.DataFrame(excluded, columns=[RUN_ID, FREEZE, SEED, REASON]).sort_values([FREEZE, SEED], ignore_index=True),
+        describe(client.get_run(sweep_run_id), usable),
+    )
+
+
+def load_runs(client: mlflow.MlflowClient, sweep_run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, history) of `load_sweep`: one row per usable run, and one row per run x epoch x metric."""
+    sweep = load_sweep(client, sweep_run_id)
+    return sweep.runs, sweep.history

@@ -1,20 +1,24 @@
-"""What a sweep's runs say: one row per freeze level, and a few sentences computed from it."""
+"""What a sweep's runs say per freeze level: means and spreads, test accuracy with its 95% interval, and
+each level's paired comparison with the recommended one on the same test images."""
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
 import freeze_study.names as N
-from freeze_study.model.levels import level_name
-from freeze_study.report.store import FREEZE, FROZEN_STAGES, RUN_ID
+from freeze_study.report import evidence, stats
+from freeze_study.report.columns import CORRECT, FREEZE, FROZEN_STAGES, RUN_ID, SEED, SPLIT
 
 SUMMARY_METRICS = (N.FIT_TIME, N.EPOCHS_RUN, N.BEST_EPOCH, N.TRAIN_ACC, N.VAL_ACC, N.TEST_ACC)
-WITHIN_PP = 1.0  # "as good as the best": mean test accuracy within this many percentage points
-LARGE_GAP_PP = 5.0  # a train − validation accuracy gap worth pointing out
+TEST = "test"
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per freeze level: stages, trainable params (and % of all), n seeds, mean and std of each result."""
+def summarize(runs: pd.DataFrame, predictions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per freeze level: stages, trainable params (and % of all), n seeds, mean and std of each
+    result (std NaN with one seed: there is no spread to show), and the test accuracy's 95% interval
+    (`test_acc_low`, `test_acc_high`, `test_acc_interval`: how it was computed; see `stats.accuracy_interval`)."""
     by_level = runs.groupby(FREEZE)
     out = by_level.agg(
         **{
@@ -27,68 +31,60 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     out["pct_trainable"] = out[N.TRAINABLE_PARAMS] / out[N.TOTAL_PARAMS] * 100
     for key in SUMMARY_METRICS:
         out[f"{key}_mean"] = by_level[key].mean()
-        out[f"{key}_std"] = by_level[key].std(ddof=1).fillna(0.0)  # sample std; 0 with a single seed
+        out[f"{key}_std"] = by_level[key].std(ddof=1)  # sample std; NaN with a single seed
+    test = _test_predictions(predictions)
+    intervals = {}
+    for freeze, level in by_level:
+        rows = test[test[RUN_ID].isin(level[RUN_ID])] if len(level) == 1 else test.iloc[:0]
+        intervals[freeze] = stats.accuracy_interval(
+            level[N.TEST_ACC].tolist(), int(rows[CORRECT].sum()) if len(rows) else None, len(rows) or None
+        )
+    out["test_acc_low"] = [intervals[k].low for k in out.index]
+    out["test_acc_high"] = [intervals[k].high for k in out.index]
+    out["test_acc_interval"] = [intervals[k].method for k in out.index]
+    out["test_images"] = [_images(test, level[RUN_ID]) for _, level in by_level]
     return out.reset_index()
 
 
-def findings(summary: pd.DataFrame) -> list[str]:
-    """A few sentences computed from the per-level summary: best level, cheapest near-best, time, overfitting."""
-    s = summary.set_index(FREEZE)
-    acc, n = s[f"{N.TEST_ACC}_mean"] * 100, s["n"]
-    best = acc.idxmax()
-    out = [f"The best mean test accuracy is {acc[best]:.1f}% (n={n[best]}), at {level_name(best)}."]
-    if len(s) > 1:
-        close = s[acc >= acc[best] - WITHIN_PP].sort_index(ascending=False)
-        cheap = close[N.TRAINABLE_PARAMS].idxmin()
-        fewer = s[s[N.TRAINABLE_PARAMS] < s.loc[best, N.TRAINABLE_PARAMS]]
-        if cheap != best:
-            out.append(
-                f"{level_name(cheap)} comes within {WITHIN_PP:g} percentage point of the best "
-                f"({acc[cheap]:.1f}% vs {acc[best]:.1f}%) while training only {_params(s.loc[cheap])}, "
-                f"the fewest of any level that close."
-            )
-        elif fewer.empty:
-            out.append(f"It also trains the fewest parameters of the levels run: {_params(s.loc[best])}.")
-        else:
-            near = acc[fewer.index].idxmax()
-            out.append(
-                f"No level that trains fewer parameters comes within {WITHIN_PP:g} percentage point of it; "
-                f"the closest is {level_name(near)} at {acc[near]:.1f}% ({acc[best] - acc[near]:.1f} "
-                f"points less), training {_params(s.loc[near])}."
-            )
-    fit, epochs = s[f"{N.FIT_TIME}_mean"], s[f"{N.EPOCHS_RUN}_mean"]
-    fast, slow = fit.idxmin(), fit.idxmax()
-    if fast != slow:
-        out.append(
-            f"{level_name(fast)} fits fastest ({fit[fast]:.0f} s, {epochs[fast]:.1f} epochs on average) and "
-            f"{level_name(slow)} slowest ({fit[slow]:.0f} s, {epochs[slow]:.1f} epochs): "
-            f"{fit[slow] / fit[fast]:.1f}× as long."
-        )
-    else:
-        out.append(f"Mean fit time: {fit[fast]:.0f} s over {epochs[fast]:.1f} epochs.")
-    gap = (s[f"{N.TRAIN_ACC}_mean"] - s[f"{N.VAL_ACC}_mean"]) * 100
-    if gap.notna().any() and gap.max() <= 0:
-        out.append("At the tested checkpoint, validation accuracy is at or above train accuracy at every level.")
-    elif gap.notna().any():
-        worst = gap.idxmax()
-        large = gap.index[gap >= LARGE_GAP_PP]
-        out.append(
-            f"At the tested checkpoint, train accuracy exceeds validation accuracy most at {level_name(worst)} "
-            f"({gap[worst]:.1f} points); "
-            + (
-                f"the gap is {LARGE_GAP_PP:g} points or more at {_levels(large)}."
-                if len(large)
-                else f"no level's gap reaches {LARGE_GAP_PP:g} points."
-            )
-        )
-    single = n.index[n == 1]
-    if len(single):
-        out.append(f"{_levels(single)} ran with a single seed, so ± 0 there says nothing about seed-to-seed spread.")
-    return out
+def _test_predictions(predictions: pd.DataFrame | None) -> pd.DataFrame:
+    if predictions is None:
+        return pd.DataFrame(columns=evidence.PREDICTION_COLUMNS)
+    return predictions[predictions[SPLIT] == TEST]
 
 
-def _levels(levels: pd.Index) -> str:
-    return "freeze=" + ", ".join(str(k) for k in levels)
+def _images(test: pd.DataFrame, run_ids: pd.Series) -> int:
+    """Test images per run of a level (0 when its runs have no predictions)."""
+    counts = test[test[RUN_ID].isin(run_ids)].groupby(RUN_ID).size()
+    return int(counts.max()) if len(counts) else 0
+
+
+def compare_on_test(runs: pd.DataFrame, predictions: pd.DataFrame, reference: int) -> pd.DataFrame:
+    """Each other level against the `reference` (recommended) level on the same test images, seed by seed.
+
+    One row per level: `seeds` (paired), `per_seed` (a list of `stats.Paired`, this level as A), `pooled`
+    (one exact McNemar over the summed discordant images) and `images` per seed. Levels with no seed on
+    the same test images as the reference have `pooled` None.
+    """
+    ref = runs[runs[FREEZE] == reference].set_index(SEED)[RUN_ID]
+    rows = []
+    for freeze, level in runs[runs[FREEZE] != reference].groupby(FREEZE):
+        mine = level.set_index(SEED)[RUN_ID]
+        seeds, pairs = [], []
+        for seed in sorted(set(mine.index) & set(ref.index)):
+            p = evidence.paired(predictions, TEST, mine[seed], ref[seed])
+            if p is not None:
+                seeds.append(seed)
+                pairs.append(stats.compare(p["a"], p["b"]))
+        rows.append(
+            {
+                FREEZE: int(freeze),
+                "seeds": seeds,
+                "per_seed": pairs,
+                "pooled": stats.pooled(pairs) if pairs else None,
+                "images": pairs[0].images if pairs else 0,
+            }
+        )
+    return pd.DataFrame(rows, columns=[FREEZE, "seeds", "per_seed", "pooled", "images"])
 
 
 def pct_trainable(level: pd.Series) -> str:
@@ -97,5 +93,11 @@ def pct_trainable(level: pd.Series) -> str:
     return f"{pct:.1f}%" if pct >= 1 else f"{pct:.2g}%"  # the classifier head alone is ~0.014%
 
 
-def _params(level: pd.Series) -> str:
+def params_text(level: pd.Series) -> str:
+    """'8,395,267 parameters (75.1% of the network)'."""
     return f"{level[N.TRAINABLE_PARAMS]:,.0f} parameters ({pct_trainable(level)} of the network)"
+
+
+def interval_text(low: float, high: float, scale: float = 100) -> str:
+    """'[79.1, 88.9]', or '' when the interval is unknown."""
+    return "" if math.isnan(low) else f"[{low * scale:.1f}, {high * scale:.1f}]"

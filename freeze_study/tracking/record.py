@@ -1,7 +1,8 @@
 """What one training run records in the active MLflow run: training says what happened, this says how.
 
-Params: the whole config plus what was resolved from it; the three splits as dataset
-inputs; the feature cache's costs; the once-only results; the best model.
+Params: the whole config plus what was resolved from it; the code's git commit; the three
+splits as dataset inputs; the feature cache's costs; the once-only results; the tested
+checkpoint's per-image evidence on the validation and test splits; the best model.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.models import infer_signature
+from mlflow.utils.git_utils import get_git_commit
+from sklearn.metrics import ConfusionMatrixDisplay
 from torch import nn
 
 from freeze_study.names import (
@@ -26,7 +31,11 @@ from freeze_study.names import (
     CLASSES_PARAM,
     FEATURE_CACHE_REASON_TAG,
     FEATURE_CACHE_TAG,
+    GIT_COMMIT_TAG,
     MODEL_ARTIFACT,
+    TRUE_COL,
+    confusion_artifact,
+    predictions_artifact,
 )
 
 # MLflow's "context" of a dataset input, per data split.
@@ -43,6 +52,18 @@ def params(values: Mapping[str, str]) -> None:
 def metrics(values: Mapping[str, float], step: int | None = None) -> None:
     """Log once-only metrics (counts, times, test results) to the active run."""
     mlflow.log_metrics(dict(values), step=step)
+
+
+def source_commit() -> None:
+    """The code's git commit as MLflow's `mlflow.source.git.commit` tag, when MLflow did not set it
+    (it looks at the entry script, e.g. `.venv/bin/freeze-study`, which git ignores): taken from the
+    checkout this package is imported from; nothing when that is not a git repository."""
+    run = mlflow.active_run()
+    if GIT_COMMIT_TAG in run.data.tags:
+        return
+    commit = get_git_commit(str(Path(__file__).resolve().parent))
+    if commit:
+        mlflow.set_tag(GIT_COMMIT_TAG, commit)
 
 
 def data(spec: str, classes: tuple[str, ...], digest: str) -> None:
@@ -84,3 +105,19 @@ def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, obje
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
         metadata=dict(metadata),
     )
+
+
+def evaluation(split: str, predictions: pd.DataFrame, scores: Mapping[str, float], confusion: pd.DataFrame) -> None:
+    """One split's evidence: the per-image predictions as an MLflow table (`evaluation/<split>_predictions.json`),
+    the per-class and macro scores as metrics, the confusion matrix (counts, true class by row) as a CSV file
+    and as a PNG drawn by scikit-learn."""
+    mlflow.log_table(predictions, predictions_artifact(split))
+    metrics(scores)
+    mlflow.log_text(confusion.to_csv(), confusion_artifact(split))
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
+    ConfusionMatrixDisplay(confusion.to_numpy(), display_labels=list(confusion.columns)).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=20
+    )
+    ax.set(title=f"{split}: {int(confusion.to_numpy().sum())} images (counts)", ylabel=TRUE_COL.replace("_", " "))
+    mlflow.log_figure(fig, confusion_artifact(split, "png"))

@@ -38,10 +38,14 @@ class FreezeClassifier(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """N x classes logits of a batch as the loaders give it (images, or the prefix's outputs)."""
+        prefix, suffix = self.cut
+        return suffix(x if self.features_input else prefix(x))
+
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> torch.Tensor:
         x, y = batch
-        prefix, suffix = self.cut
-        logits = suffix(x if self.features_input else prefix(x))
+        logits = self.logits(x)
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
         loss_name, acc_name = SPLIT_METRICS[split]
@@ -57,6 +61,11 @@ class FreezeClassifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N x classes softmax probabilities in float32, N labels) of one batch."""
+        x, y = batch
+        return F.softmax(self.logits(x).float(), dim=1).cpu(), y.cpu()
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()

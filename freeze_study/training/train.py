@@ -18,10 +18,11 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from freeze_study import tracking
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, load_data
-from freeze_study.model import count_params, export_model, frozen_stages_param
+from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
     EPOCHS_RUN,
+    EVALUATED_SPLITS,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
     PREPROCESSING_PARAM,
@@ -33,8 +34,10 @@ from freeze_study.names import (
     TRAINABLE_PARAMS,
     VAL_ACC,
     VAL_LOSS,
+    WEIGHTS_SHA256_PARAM,
     grid_point_name,
 )
+from freeze_study.training import evaluate
 from freeze_study.training.device import resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
@@ -78,10 +81,13 @@ def train(
                 FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
             }
         )
+        tracking.record.source_commit()
         data = load_data(cfg.data)
         tracking.record.data(data.spec, data.classes, data.digest)
         with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
             run = prepare(cfg, data, device, spill)
+            if digest := weights_sha256(cfg.weights):  # the file loaded: which weights, exactly
+                tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
             tracking.record.feature_cache(
@@ -98,6 +104,14 @@ def train(
             run.module.load_state_dict(checkpoint["state_dict"])
             best_epoch = int(checkpoint["epoch"])
             (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
+            evidence = [evaluate.predict_split(trainer, run.module, run.loaders[s], data, s) for s in EVALUATED_SPLITS]
+        for pred in evidence:
+            tracking.record.evaluation(
+                pred.split,
+                pred.table(data.classes),
+                evaluate.scores(pred, data.classes),
+                evaluate.confusion(pred, data.classes),
+            )
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})
         tracking.record.model(
             export_model(run.net),
