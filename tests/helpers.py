@@ -316,14 +316,18 @@ def tiny_network(classes: int = len(CLASSES), seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0, metrics: dict | None = None) -> str:
-    """A FINISHED run holding a `model` as training logs it (a tiny network, the class names in its
-    metadata) and `metrics`; returns its id."""
+def log_model(run_id: str, seed: int = 0) -> None:
+    """Log a `model` into the run as training logs it: a tiny network, the class names in its metadata."""
+    with mlflow.start_run(run_id=run_id):
+        record.model(tiny_network(seed=seed), np.zeros((1, 3, 224, 224), np.float32), {"classes": list(CLASSES)})
+
+
+def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0) -> str:
+    """A FINISHED run holding only a `model` (`log_model`); returns its id."""
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"model seed={seed}") as run:
-        record.model(tiny_network(seed=seed), np.zeros((1, 3, 224, 224), np.float32), {"classes": list(CLASSES)})
-        if metrics:
-            mlflow.log_metrics(metrics)
+        pass
+    log_model(run.info.run_id, seed)
     return run.info.run_id
 
 

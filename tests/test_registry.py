@@ -1,6 +1,7 @@
 """The Model Registry: one version per run, the champion alias moved only to a better choice (or when told).
 
-Runs hold a tiny network logged as training logs its `model`; registration is the real one,
+Runs and sweeps are logged by hand with known validation results (the report's selection chooses
+among them) and a tiny network logged as training logs its `model`; registration is the real one,
 into the test's SQLite registry.
 """
 
@@ -10,9 +11,11 @@ import mlflow
 import pytest
 
 import freeze_study.names as N
+from freeze_study.cli import main
+from freeze_study.report.selection import rule_text
 from freeze_study.serve import register_run
 from freeze_study.tracking import registry
-from tests.helpers import log_model_run
+from tests.helpers import log_child, log_model, log_model_run, new_parent
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 
@@ -84,3 +87,58 @@ def test_a_name_the_registry_refuses_is_an_error_before_anything_is_logged(store
     with pytest.raises(mlflow.exceptions.MlflowException, match="cannot contain"):
         register_run(run_id, "a/b", {})
     assert not classifiers(store, run_id)
+
+
+def logged_sweep(client: mlflow.MlflowClient, v0: dict[int, float], start: int) -> tuple[str, dict[int, str]]:
+    """A finished sweep logged by hand: one seed per level, validation accuracy v0 + 0.1 at the tested epoch (2),
+    test accuracy v0; each child holds a `model`. Returns (parent id, child id by level)."""
+    exp = client.get_experiment_by_name(N.DEFAULT_EXPERIMENT)
+    exp_id = exp.experiment_id if exp else client.create_experiment(N.DEFAULT_EXPERIMENT)
+    parent = new_parent(client, exp_id, start)
+    children = {k: log_child(client, exp_id, parent, k, 1, test_acc=a, fit=10.0, best=2, v0=a) for k, a in v0.items()}
+    for level, run_id in children.items():
+        log_model(run_id, seed=level)
+    return parent, children
+
+
+def test_register_makes_one_version_per_choice_and_moves_the_champion_to_a_better_one(store, capsys):
+    first, runs = logged_sweep(store, {0: 0.6, 4: 0.3}, start=1_000)  # level 0 is clearly better on validation
+    assert main(["register", "--sweep", first]) == 0
+    assert capsys.readouterr().out.startswith(f"registered: run {runs[0]} (freeze=0 seed=1, val_acc=0.7000, ")
+    (version,) = versions(store)
+    assert version.run_id == runs[0]
+    assert version.tags == {
+        N.SWEEP_ID_TAG: first,
+        N.FREEZE_PARAM: "0",
+        N.SEED_PARAM: "1",
+        N.SELECTION_RULE_TAG: rule_text(),
+        N.VAL_ACC: repr(0.6 + 0.05 * 2),
+        N.TEST_ACC: "0.6",
+    }
+    assert main(["register", "--sweep", first]) == 0  # again: the same version
+    assert capsys.readouterr().out.startswith(f"already registered: run {runs[0]} ")
+    assert len(versions(store)) == 1 and aliases(store) == {N.CHAMPION_ALIAS: 1}
+
+    worse, _ = logged_sweep(store, {0: 0.5, 4: 0.3}, start=2_000)
+    assert main(["register", "--sweep", worse]) == 0
+    assert "the challenger: the champion stays version 1" in capsys.readouterr().out
+    better, runs = logged_sweep(store, {0: 0.7, 4: 0.3}, start=3_000)
+    assert main(["register"]) == 0  # the newest sweep: the better one
+    assert capsys.readouterr().out.endswith(f"it is the champion (models:/{NAME}@champion, was version 1)\n")
+    assert aliases(store) == {N.CHAMPION_ALIAS: 3, N.CHALLENGER_ALIAS: 2}
+    assert store.get_model_version_by_alias(NAME, N.CHAMPION_ALIAS).run_id == runs[0]
+    assert [v.tags[N.SWEEP_ID_TAG] for v in versions(store)] == [first, worse, better]
+
+
+def test_register_refuses_a_sweep_without_a_recommendation_and_a_bad_name_in_one_line(store, capsys):
+    exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
+    parent = new_parent(store, exp_id, 1_000)
+    log_child(store, exp_id, parent, 4, 1, test_acc=0.5, fit=1.0, best=2, v0=0.5, evidence=False)
+    assert main(["register", "--sweep", parent]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"freeze-study: error: sweep {parent} recommends no level to register: no run has validation predictions\n"
+    )
+    assert main(["register", "--sweep", parent, "--model-name", "team/beans"]) == 2
+    assert "invalid model_name='team/beans': must be a name without '/' or ':'" in capsys.readouterr().err
+    assert not store.search_registered_models()

@@ -29,7 +29,7 @@ CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
 @pytest.fixture
 def registered(store) -> str:
     """The id of a run whose classifier is registered as the champion."""
-    run_id = log_model_run(metrics={N.VAL_ACC: 0.5})
+    run_id = log_model_run()
     register_run(run_id, NAME, {N.VAL_ACC: "0.5"})
     return run_id
 
