@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
@@ -20,7 +21,7 @@ import freeze_study.names as N
 from freeze_study.cli import main
 from freeze_study.data import ImageDataset, load_data
 from freeze_study.serve import register_run
-from tests.helpers import CLASSES, log_model_run, post_json, scoring_server
+from tests.helpers import CLASSES, log_model_run, post_json, scoring_server, sweep_args
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
@@ -128,3 +129,31 @@ def test_scoring_server_answers_jpeg_and_png_and_refuses_a_non_image_with_a_400(
         assert status == 400 and "input 0 is not base64 text of an image file" in answer["message"]
         status, answer = post_json(f"{url}/invocations", {"inputs": encoded[:1]})  # still serving
         assert status == 200 and answer["predictions"][0]["class_name"] == expected[0]["class_name"]
+
+
+@pytest.mark.slow
+def test_a_sweep_registers_its_choice_and_predict_reproduces_the_runs_logged_test_predictions(
+    store, tiny_config, capsys
+):
+    sweep = sweep_args(tiny_config, "3,4", "1")
+    assert main(sweep) == 0
+    assert "registered: run " in capsys.readouterr().out
+    (version,) = store.search_model_versions(f"name = '{NAME}'")
+    assert store.get_model_version_by_alias(NAME, N.CHAMPION_ALIAS).version == version.version
+    folder = Path(tiny_config.data)
+    assert main(["predict", str(folder / "test"), "--json"]) == 0  # through models:/NAME@champion
+    predicted = {Path(r["file"]).relative_to(folder).as_posix(): r for r in json.loads(capsys.readouterr().out)}
+    logged = pd.read_json(
+        store.download_artifacts(version.run_id, N.predictions_artifact("test")), orient="split", dtype=False
+    )
+    assert sorted(predicted) == sorted(logged[N.IMAGE_COL]) and len(predicted) == 9
+    for row in logged.to_dict("records"):
+        mine = predicted[row[N.IMAGE_COL]]
+        assert mine["class_name"] == row[N.PREDICTED_COL]
+        assert mine["probabilities"] == pytest.approx({c: row[f"{N.PROB_PREFIX}{c}"] for c in CLASSES}, abs=1e-5)
+    right = [predicted[row[N.IMAGE_COL]]["class_name"] == row[N.TRUE_COL] for row in logged.to_dict("records")]
+    logged_acc = store.get_run(version.run_id).data.metrics[N.TEST_ACC]  # a float32 from Lightning
+    assert sum(right) == round(logged_acc * len(right)) and np.mean(right) == pytest.approx(logged_acc, abs=1e-6)
+    assert main(sweep) == 0  # the same sweep again: nothing trained, nothing new registered
+    assert f"already registered: run {version.run_id} " in capsys.readouterr().out
+    assert len(store.search_model_versions(f"name = '{NAME}'")) == 1

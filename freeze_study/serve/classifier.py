@@ -25,10 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
 from freeze_study.data import DataError, Split, normalize
-from freeze_study.names import NETWORK_ARTIFACT
+from freeze_study.names import CLASSES_PARAM, NETWORK_ARTIFACT
 
 BATCH_SIZE = 32  # images per forward pass: bounds memory (32 x 3 x 224 x 224 float32 = 19 MB)
-CLASSES_KEY = "classes"  # in the pyfunc's model_config: class names in the network's output order
 
 
 class Prediction(BaseModel):
@@ -87,9 +86,10 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         self.classes = tuple(classes)
 
     def load_context(self, context) -> None:
-        """The network from the pt2 artifact, the class names from the model config."""
-        self.net = mlflow.pytorch.load_model(context.artifacts[NETWORK_ARTIFACT])
-        self.classes = tuple(context.model_config[CLASSES_KEY])
+        """The network from the pt2 artifact, the class names from its metadata."""
+        network = context.artifacts[NETWORK_ARTIFACT]
+        self.net = mlflow.pytorch.load_model(network)
+        self.classes = tuple(mlflow.models.Model.load(network).metadata[CLASSES_PARAM])  # in its output order
 
     def predict(self, context, model_input: list[bytes | str | Path], params=None) -> list[Prediction]:
         """One `Prediction` per image: file bytes, a file path (`pathlib.Path`), or the file's bytes as

@@ -34,7 +34,6 @@ from freeze_study.names import (
 from freeze_study.report.columns import RUN_ID
 from freeze_study.report.selection import select_level
 from freeze_study.report.store import load_sweep
-from freeze_study.serve.classifier import CLASSES_KEY
 from freeze_study.tracking import registry
 
 PACKAGE = Path(__file__).resolve().parents[1]  # freeze_study/, copied into the model as its code
@@ -83,6 +82,8 @@ def log_classifier(run_id: str) -> str:
     returns the logged model's URI. The class names come from the `model`'s metadata."""
     source = f"runs:/{run_id}/{MODEL_ARTIFACT}"
     metadata = dict(mlflow.models.get_model_info(source).metadata or {})
+    if not metadata.get(CLASSES_PARAM):
+        raise RegistrationError(f"{source} has no class names in its metadata; it is not a freeze-study model")
     net = mlflow.pytorch.load_model(source).eval()
     example = np.zeros((2, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)  # 2, not 1: torch.export keeps N dynamic
     with torch.no_grad():
@@ -96,12 +97,12 @@ def log_classifier(run_id: str) -> str:
             input_example=example,
             signature=signature,
             pip_requirements=[_pinned("torch")],
+            metadata=metadata,  # with the class names, as training logged them
         )
         return registry.log_classifier(
             run_id,
             str(MODEL_CODE),
             artifacts={NETWORK_ARTIFACT: str(network)},
-            model_config={CLASSES_KEY: list(metadata[CLASSES_PARAM])},
             code_paths=[str(PACKAGE)],
             pip_requirements=[_pinned(p) for p in REQUIREMENTS],
             input_example=[_example_jpeg()],
