@@ -15,7 +15,7 @@ from freeze_study.cli import main
 from freeze_study.report.selection import rule_text
 from freeze_study.serve import register_run
 from freeze_study.tracking import registry
-from tests.helpers import log_child, log_model, log_model_run, new_parent
+from tests.helpers import CLASSES, log_child, log_model, log_model_run, new_parent
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 
@@ -142,3 +142,15 @@ def test_register_refuses_a_sweep_without_a_recommendation_and_a_bad_name_in_one
     assert main(["register", "--sweep", parent, "--model-name", "team/beans"]) == 2
     assert "invalid model_name='team/beans': must be a name without '/' or ':'" in capsys.readouterr().err
     assert not store.search_registered_models()
+
+
+@pytest.mark.slow
+def test_registering_and_loading_through_a_tracking_server(mlflow_server, image_folder):
+    run_id = log_model_run()
+    assert register_run(run_id, NAME, {N.VAL_ACC: "0.5"}).champion == 1
+    assert register_run(run_id, NAME, {N.VAL_ACC: "0.5"}).created is False
+    (version,) = versions(mlflow_server)
+    assert version.run_id == run_id and aliases(mlflow_server) == {N.CHAMPION_ALIAS: 1}
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@{N.CHAMPION_ALIAS}")  # artifacts proxied by the server
+    images = sorted((image_folder / "test").rglob("*.*"))
+    assert [p.class_name in CLASSES for p in model.predict(images)] == [True] * len(images)

@@ -21,6 +21,7 @@ from freeze_study.data import DataError
 from freeze_study.data.sources import IMAGE_EXTENSIONS
 from freeze_study.names import CLASSES_PARAM
 from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode
+from freeze_study.serve.publish import one_line
 
 PROGRESS_FROM = 2 * BATCH_SIZE  # images: smaller jobs get no progress bar
 
@@ -62,8 +63,7 @@ def load_classifier(uri: str) -> ImageClassifier:
             return ImageClassifier(mlflow.pytorch.load_model(uri).eval(), classes)
         model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {uri}: {first}") from None
+        raise ModelError(f"cannot load model {uri}: {one_line(exc)}") from None
     if not isinstance(model, ImageClassifier):
         raise ModelError(f"model {uri} is a {type(model).__name__}, not a freeze-study image classifier")
     return model
@@ -86,10 +86,11 @@ def image_files(inputs: Iterable[str]) -> tuple[list[Path | str], list[Path]]:
 
 
 def predict_files(classifier: ImageClassifier, files: Sequence[Path | str], progress: bool = True) -> Predictions:
-    """Classify `files` in batches of BATCH_SIZE; a progress bar (stderr) from PROGRESS_FROM files on."""
+    """Classify `files` in batches of BATCH_SIZE; a progress bar on a terminal's stderr from PROGRESS_FROM files on."""
     start = time.perf_counter()
     results: list[FileResult] = []
-    with tqdm(total=len(files), unit="img", disable=not progress or len(files) < PROGRESS_FROM) as bar:
+    quiet = True if not progress or len(files) < PROGRESS_FROM else None  # None: tqdm's "only on a terminal"
+    with tqdm(total=len(files), unit="img", disable=quiet) as bar:
         for first in range(0, len(files), BATCH_SIZE):
             batch, images, names = files[first : first + BATCH_SIZE], [], []
             for f in batch:

@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from PIL import Image
 
@@ -55,7 +56,10 @@ def register_sweep(client: mlflow.MlflowClient, sweep_id: str, name: str, promot
         raise RegistrationError(f"sweep {sweep_id} recommends no level to register: {choice.reason}")
     run = sweep.runs.set_index(RUN_ID).loc[choice.run_id]
     tags = registry.version_tags(sweep_id, choice.level, choice.seed, choice.rule, run[VAL_ACC], run[TEST_ACC])
-    done = register_run(choice.run_id, name, tags, promote)
+    try:
+        done = register_run(choice.run_id, name, tags, promote)
+    except MlflowException as exc:  # e.g. a registry or artifact store that refuses the write
+        raise RegistrationError(f"cannot register run {choice.run_id} as {name}: {one_line(exc)}") from None
     said = (
         f"{'registered' if done.created else 'already registered'}: run {choice.run_id} "
         f"({grid_point_name(choice.level, choice.seed)}, val_acc={run[VAL_ACC]:.4f}, test_acc={run[TEST_ACC]:.4f}) "
@@ -108,6 +112,12 @@ def log_classifier(run_id: str) -> str:
             input_example=[_example_jpeg()],
             metadata={**metadata, "source_model": source},
         )
+
+
+def one_line(exc: Exception) -> str:
+    """The first line of an exception's message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _pinned(package: str) -> str:
