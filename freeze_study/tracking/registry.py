@@ -58,8 +58,8 @@ def log_classifier(run_id: str, python_model: str, **kwargs: object) -> str:
     """Log a pyfunc model from the code file `python_model` as the run's `classifier` (an MLflow
     LoggedModel whose source run is `run_id`, which may have ended); returns its `models:/<id>` URI.
 
-    `kwargs` go to `mlflow.pyfunc`'s `save_model` (artifacts, code_paths, model_config,
-    pip_requirements, metadata, ...).
+    `kwargs` go to `mlflow.pyfunc`'s `save_model` (artifacts, code_paths, pip_requirements,
+    input_example, metadata, ...).
     """
     info = Model.log(
         None, name=CLASSIFIER_ARTIFACT, flavor=mlflow.pyfunc, run_id=run_id, python_model=python_model, **kwargs
@@ -89,7 +89,7 @@ def register(
     if created:
         mine = mlflow.register_model(log_model(), name, tags=dict(tags))
         version = find_version(client, name, run_id) or mine
-        if version.version != mine.version:  # another process registered this run meanwhile
+        if int(version.version) != int(mine.version):  # another process registered this run meanwhile
             client.delete_model_version(name, mine.version)
             created = False
     if not created:
