@@ -110,18 +110,12 @@ def report(experiment: str, sweep_id: str | None = None, out: str | None = None)
 def register(
     experiment: str, sweep_id: str | None, name: str, promote: bool = False, quiet_refusal: bool = False
 ) -> None:
-    """Register the recommended level's best run of `sweep_id` (default: the experiment's newest sweep) as
-    `name` and say what happened. A sweep that recommends nothing raises RegistrationError, or with
-    `quiet_refusal` (the end of a sweep) only says so."""
-    import mlflow
-
-    from freeze_study.report import resolve_sweep
+    """Register the recommended run of `sweep_id` (default: the experiment's newest sweep) as `name` and say what
+    happened. A sweep that recommends nothing raises RegistrationError, or with `quiet_refusal` only says so."""
     from freeze_study.serve import RegistrationError, register_sweep
 
-    client = mlflow.MlflowClient()
-    sweep_id = resolve_sweep(client, experiment, sweep_id)
     try:
-        print(register_sweep(client, sweep_id, name, promote))
+        print(register_sweep(experiment, sweep_id, name, promote))
     except RegistrationError as exc:
         if not quiet_refusal:
             raise

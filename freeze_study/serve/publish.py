@@ -32,6 +32,7 @@ from freeze_study.names import (
     VAL_ACC,
     grid_point_name,
 )
+from freeze_study.report import resolve_sweep
 from freeze_study.report.columns import RUN_ID
 from freeze_study.report.selection import select_level
 from freeze_study.report.store import load_sweep
@@ -46,10 +47,13 @@ class RegistrationError(ValueError):
     """The sweep recommends no run to register; the message says why."""
 
 
-def register_sweep(client: mlflow.MlflowClient, sweep_id: str, name: str, promote: bool = False) -> str:
-    """Register the recommended level's best run of sweep `sweep_id` as `name` (`register_run`), its version
-    tagged with the sweep, level, seed, selection rule and the run's validation and test accuracy; returns
-    a line saying what was done. Raises RegistrationError when the sweep recommends no level."""
+def register_sweep(experiment: str, sweep_id: str | None, name: str, promote: bool = False) -> str:
+    """Register the recommended level's best run of sweep `sweep_id` (default: the experiment's newest) as
+    `name` (`register_run`), its version tagged with the sweep, level, seed, selection rule and the run's
+    validation and test accuracy; returns a line saying what was done. Raises ReportError for a sweep that
+    is not there, RegistrationError when it recommends no level or the registry refuses."""
+    client = mlflow.MlflowClient()
+    sweep_id = resolve_sweep(client, experiment, sweep_id)
     sweep = load_sweep(client, sweep_id)
     choice = select_level(sweep.runs, sweep.predictions)
     if choice.run_id is None:
