@@ -1,4 +1,4 @@
-"""The command line: `freeze-study train|sweep|report|bench`. Parse, build the config, call, exit code.
+"""The command line: `freeze-study train|sweep|report|bench|register|predict`. Parse, build the config, call, exit code.
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import signal
 import sys
 from pathlib import Path
 
 from freeze_study import tracking
 from freeze_study.bench import BenchConfig
-from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name
+from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name, model_name
+
+# says that MLflow does not validate the classifier's `list[bytes | str | Path]` input (the classifier does)
+TYPE_HINT_LOGGER = "mlflow.types.type_hints"
+
+
+MODEL_NAME_HELP = "registered model name (default: <experiment>-resnet18, e.g. freeze-study-resnet18)"
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -73,6 +80,7 @@ def _sweep(args: argparse.Namespace, launcher_run_id: str | None) -> int:
 
     given = {k: v or None for k, v in _fields_of(SweepConfig, args).items() if k in ("storage", "study_name")}
     cfg = SweepConfig(levels=args.levels, seeds=args.seeds, train=train_config(args), **given)
+    name = model_name(args.model_name, cfg.train.experiment_name())  # a bad name stops before training
     result = run_sweep(cfg, launcher_run_id=launcher_run_id)
     print(
         f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
@@ -82,6 +90,8 @@ def _sweep(args: argparse.Namespace, launcher_run_id: str | None) -> int:
         print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
     if args.report and result.finished:
         report(cfg.train.experiment_name(), result.parent_run_id)
+    if args.register and result.finished == len(cfg.grid):
+        register(cfg.train.experiment_name(), result.parent_run_id, name, quiet_refusal=True)
     return 1 if result.failures else 0
 
 
@@ -97,6 +107,27 @@ def report(experiment: str, sweep_id: str | None = None, out: str | None = None)
     print(f"report for sweep {sweep_id}: {folder / 'report.md'} (also logged to the run under report/)")
 
 
+def register(
+    experiment: str, sweep_id: str | None, name: str, promote: bool = False, quiet_refusal: bool = False
+) -> None:
+    """Register the recommended run of `sweep_id` (default: the experiment's newest sweep) as `name` and say what
+    happened. A sweep that recommends nothing raises RegistrationError, or with `quiet_refusal` only says so."""
+    from freeze_study.serve import RegistrationError, register_sweep
+
+    try:
+        print(register_sweep(experiment, sweep_id, name, promote))
+    except RegistrationError as exc:
+        if not quiet_refusal:
+            raise
+        print(f"not registered: {exc}", file=sys.stderr)
+
+
+def _register(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    experiment = experiment_name(args.experiment)
+    register(experiment, args.sweep, model_name(args.model_name, experiment), args.promote)
+    return 0
+
+
 def _report(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     report(experiment_name(args.experiment), args.sweep, args.out)
     return 0
@@ -110,6 +141,22 @@ def _bench(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     print(format_table(result))
     print(f"written to {bench.out}")
     return 0
+
+
+def _predict(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    from freeze_study.names import CHAMPION_ALIAS
+    from freeze_study.serve.predict import format_table, image_files, load_classifier, predict_files, summary, to_json
+
+    uri = args.model or f"models:/{model_name(None, experiment_name(args.experiment))}@{CHAMPION_ALIAS}"
+    files, skipped = image_files(args.inputs)
+    if skipped:
+        print(f"skipped {len(skipped)} files that are not images by extension (e.g. {skipped[0]})", file=sys.stderr)
+    predictions = predict_files(load_classifier(uri), files)
+    print(to_json(predictions) if args.json else format_table(predictions))
+    for failed in predictions.failed:
+        print(f"freeze-study: error: {failed.error}", file=sys.stderr)
+    print(summary(predictions, uri), file=sys.stderr)
+    return 1 if predictions.failed else 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train the grid of freeze levels x seeds (resumable) under one parent run")
     add_fields(p, SweepConfig)
     p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
+    p.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when every grid point has finished, register the recommended run (as `freeze-study register`)",
+    )
+    p.add_argument("--model-name", default=None, help=MODEL_NAME_HELP)
     add_fields(p, TrainConfig, skip=("freeze", "seed"))
     p.set_defaults(func=_sweep)
 
@@ -149,14 +203,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="output folder (default: reports/<sweep run id>/)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("register", help="register a sweep's recommended run in the Model Registry as the champion")
+    p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
+    p.add_argument("--model-name", default=None, help=MODEL_NAME_HELP)
+    p.add_argument(
+        "--promote",
+        action="store_true",
+        help="move the champion alias to it even when the champion's validation accuracy is as high or higher",
+    )
+    p.set_defaults(func=_register)
+
+    p = sub.add_parser("predict", help="classify image files and folders with the registered (or a logged) model")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders searched recursively")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model "
+        "(default: models:/<experiment>-resnet18@champion)",
+    )
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (class probabilities too) instead of a table")
+    p.set_defaults(func=_predict)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for an expected failure, said in one line)."""
+    logging.getLogger(TYPE_HINT_LOGGER).setLevel(logging.ERROR)
     from freeze_study.data import DataError
     from freeze_study.model import WeightsError
     from freeze_study.report import ReportError
+    from freeze_study.serve import RegistrationError
+    from freeze_study.serve.predict import ModelError
 
     signal.signal(signal.SIGTERM, _interrupt)
     launcher_run_id = tracking.claim_launcher_run()  # the run `mlflow run` created, if any
@@ -168,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             tracking.mark_failed(launcher_run_id, exc)  # no run started yet: fail the launcher's
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
-    except (DataError, WeightsError, ReportError) as exc:
+    except (DataError, WeightsError, ReportError, ModelError, RegistrationError) as exc:
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
 

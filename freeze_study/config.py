@@ -13,7 +13,15 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from freeze_study.names import DEFAULT_DATA, DEFAULT_EXPERIMENT, EXPERIMENT_FIELD, FREEZE_PARAM, MAX_FREEZE, SEED_PARAM
+from freeze_study.names import (
+    DEFAULT_DATA,
+    DEFAULT_EXPERIMENT,
+    EXPERIMENT_FIELD,
+    FREEZE_PARAM,
+    MAX_FREEZE,
+    SEED_PARAM,
+    registered_model_name,
+)
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 AUGMENTATIONS = ("none", "flip")
@@ -110,6 +118,14 @@ class TrainConfig:
 def experiment_name(given: str | None = None) -> str:
     """`given`, else $MLFLOW_EXPERIMENT_NAME, else the project's default experiment."""
     return given or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
+
+
+def model_name(given: str | None, experiment: str) -> str:
+    """The registered model's name: `given`, else `<experiment>-resnet18`. Raises ConfigError for a name the
+    Model Registry refuses (empty, or with '/' or ':')."""
+    name = given if given is not None else registered_model_name(experiment)
+    _check(bool(name.strip()) and not set(name) & set("/:"), "model_name", name, "a name without '/' or ':'")
+    return name
 
 
 class ConfigError(ValueError):

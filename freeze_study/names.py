@@ -78,10 +78,26 @@ KILLED = RunStatus.to_string(RunStatus.KILLED)
 MODEL_ARTIFACT = "model"
 REPORT_ARTIFACT = "report"  # the report's folder on a sweep's parent run
 
+# The Model Registry: the chosen run's classifier (image bytes -> class), registered under a name.
+CLASSIFIER_ARTIFACT = "classifier"  # the pyfunc logged with the chosen run (an MLflow LoggedModel of that name)
+NETWORK_ARTIFACT = "network"  # the torch network inside it, as a pt2 (torch.export) MLflow pytorch model
+CHAMPION_ALIAS = "champion"  # the version applications load: models:/<name>@champion
+CHALLENGER_ALIAS = "challenger"  # a newer choice that did not beat the champion on validation accuracy
+REGISTERED_MODEL_SUFFIX = "-resnet18"  # the default registered name: <experiment>-resnet18
+# Version tags (besides FREEZE_PARAM, SEED_PARAM, VAL_ACC and TEST_ACC).
+SWEEP_ID_TAG = "sweep_id"  # the sweep's parent run id
+SELECTION_RULE_TAG = "selection_rule"  # the report's rule that chose the level
+
 
 def grid_point_name(freeze: int, seed: int) -> str:
     """'freeze=2 seed=42': a grid point's name, used as the child run's name and its grid-point tag."""
     return f"freeze={freeze} seed={seed}"
+
+
+def registered_model_name(experiment: str) -> str:
+    """'freeze-study-resnet18': the registered model's default name, derived from the experiment's name
+    ('/' and ':', which registered names cannot hold, become '-')."""
+    return experiment.replace("/", "-").replace(":", "-").strip("-") + REGISTERED_MODEL_SUFFIX
 
 
 def split_metric(split: str, name: str) -> str:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
+import torch
 from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from PIL import Image
@@ -22,6 +29,7 @@ from freeze_study import tracking
 from freeze_study.config import TrainConfig
 from freeze_study.data import load_data
 from freeze_study.model import frozen_stages_param
+from freeze_study.tracking import record
 from freeze_study.training.evaluate import Predictions, confusion, scores
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -293,6 +301,80 @@ def log_child(
         log_evidence(run.info.run_id, known_predictions("validation", val), known_predictions("test", test))
     client.set_terminated(run.info.run_id, status)
     return run.info.run_id
+
+
+def tiny_network(classes: int = len(CLASSES), seed: int = 0) -> torch.nn.Module:
+    """A small stand-in for ResNet18 (N x 3 x 224 x 224 -> N x classes logits): quick to log and export."""
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 5, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(1),
+        torch.nn.Linear(8, classes),
+    )
+    return net.eval()
+
+
+def log_model(run_id: str, seed: int = 0) -> None:
+    """Log a `model` into the run as training logs it: a tiny network, the class names in its metadata."""
+    with mlflow.start_run(run_id=run_id):
+        record.model(tiny_network(seed=seed), np.zeros((1, 3, 224, 224), np.float32), {"classes": list(CLASSES)})
+
+
+def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0) -> str:
+    """A FINISHED run holding only a `model` (`log_model`); returns its id."""
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"model seed={seed}") as run:
+        pass
+    log_model(run.info.run_id, seed)
+    return run.info.run_id
+
+
+@contextlib.contextmanager
+def scoring_server(model_uri: str, log: Path) -> Iterator[str]:
+    """`mlflow models serve -m model_uri --env-manager local` on 127.0.0.1 and a free port, as the README runs
+    it (the venv's bin first on PATH, for uvicorn); yields its URL and stops it (its process group) after."""
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*args, "-h", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the scoring server did not start: {log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def post_json(url: str, body: object) -> tuple[int, dict]:
+    """POST `body` as JSON; (HTTP status, decoded JSON answer), for error statuses too."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def md_table(md: str, heading: str) -> list[list[str]]:

@@ -20,8 +20,9 @@ LAYERS = {
     "sweep": 5,
     "report": 5,
     "bench": 5,
-    "cli": 6,
-    "__main__": 7,
+    "serve": 6,  # registers the report's choice
+    "cli": 7,
+    "__main__": 8,
 }
 
 

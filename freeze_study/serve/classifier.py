@@ -1,0 +1,131 @@
+"""The model applications use: image file bytes in, the class name and the class probabilities out.
+
+`ImageClassifier` is an `mlflow.pyfunc.PythonModel` around the study's torch network. Each
+image is decoded and pre-processed by the project's own functions (`Split.decode`, then
+`normalize`), so an image sent to the model becomes exactly the tensor a test image became in
+training. MLflow logs it from code (`model_code.py`, nothing pickled) with the network as a pt2
+(torch.export) artifact, so loading the registered model unpickles nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.exceptions import MlflowException
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel
+
+from freeze_study.data import DataError, Split, normalize
+from freeze_study.names import CLASSES_PARAM, NETWORK_ARTIFACT
+
+BATCH_SIZE = 32  # images per forward pass: bounds memory (32 x 3 x 224 x 224 float32 = 19 MB)
+
+
+class Prediction(BaseModel):
+    """One image's answer (the scoring server returns it as a JSON object)."""
+
+    class_name: str  # the most probable class
+    probability: float  # its probability
+    probabilities: dict[str, float]  # every class's, the softmax of the logits
+
+
+@dataclass(frozen=True)
+class _OpenInput:
+    """Opens one image from its bytes or its file, as the data path opens a file."""
+
+    source: bytes | Path
+
+    def __call__(self, i: int) -> Image.Image:
+        if not isinstance(self.source, bytes):
+            return Image.open(self.source)
+        try:
+            return Image.open(io.BytesIO(self.source))
+        except UnidentifiedImageError:  # its message would name a BytesIO object
+            raise UnidentifiedImageError("not an image file in any format Pillow reads") from None
+
+
+def decode(source: bytes | Path, name: str) -> np.ndarray:
+    """An image (file bytes or a path; any format the data path reads: JPEG, PNG, grayscale, RGBA) decoded
+    as the study decodes a training image: uint8 224 x 224 x 3. Raises DataError naming `name`."""
+    return Split("input", [name], [0], _OpenInput(source)).decode(0)
+
+
+def _source(item: object, i: int) -> bytes | Path:
+    """An input as `decode` takes it; a str is base64 text (a path must come as a `Path`, so a served
+    model never opens files named by a client). Raises DataError."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item)
+    if isinstance(item, os.PathLike):
+        return Path(item)
+    if isinstance(item, str):
+        try:
+            return base64.b64decode(item)  # lenient about line breaks, as MLflow's own examples wrap them
+        except binascii.Error as exc:
+            raise DataError(f"input {i} is not base64 text of an image file ({exc}); pass a path as a Path") from None
+    raise DataError(f"input {i} is a {type(item).__name__}; expected image file bytes, a Path or base64 text")
+
+
+class ImageClassifier(mlflow.pyfunc.PythonModel):
+    """The study's network with its pre-processing and class names: images -> `Prediction`s.
+
+    Built from a network and class names (`ImageClassifier(net, classes)`), or by MLflow from the
+    logged model (`load_context`). The network runs on the CPU, in eval mode.
+    """
+
+    def __init__(self, net: torch.nn.Module | None = None, classes: Sequence[str] = ()):
+        self.net = net
+        self.classes = tuple(classes)
+
+    def load_context(self, context) -> None:
+        """The network from the pt2 artifact, the class names from its metadata."""
+        network = context.artifacts[NETWORK_ARTIFACT]
+        self.net = mlflow.pytorch.load_model(network)
+        self.classes = tuple(mlflow.models.Model.load(network).metadata[CLASSES_PARAM])  # in its output order
+
+    def predict(self, context, model_input: list[bytes | str | Path], params=None) -> list[Prediction]:
+        """One `Prediction` per image: file bytes, a file path (`pathlib.Path`), or the file's bytes as
+        base64 text (what JSON carries: `{"inputs": ["<base64 JPEG>", ...]}` to the scoring server).
+
+        Raises MlflowException (INVALID_PARAMETER_VALUE: a 400 from the scoring server) naming the
+        inputs that are not images; nothing is predicted then.
+        """
+        images, bad = [], []
+        for i, item in enumerate(model_input):
+            try:
+                images.append(decode(_source(item, i), f"input {i}"))
+            except DataError as exc:
+                bad.append(str(exc))
+        if bad:
+            raise MlflowException.invalid_parameter_value(
+                f"{len(bad)} of {len(model_input)} inputs are not images: " + "; ".join(bad[:5])
+            )
+        return self.classify(images)
+
+    def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        """`Prediction`s for decoded images (uint8 224 x 224 x 3 each, as `decode` returns them)."""
+        return [
+            Prediction(
+                class_name=self.classes[int(p.argmax())],
+                probability=float(p.max()),
+                probabilities={c: float(v) for c, v in zip(self.classes, p, strict=True)},
+            )
+            for p in self.probabilities(images)
+        ]
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """N x classes softmax probabilities (float32) for N decoded images, in batches of BATCH_SIZE."""
+        out = [np.zeros((0, len(self.classes)), np.float32)]
+        with torch.inference_mode():
+            for start in range(0, len(images), BATCH_SIZE):
+                x = normalize(torch.from_numpy(np.stack(images[start : start + BATCH_SIZE])))
+                out.append(torch.softmax(self.net(x).float(), dim=1).numpy())
+        return np.concatenate(out)

@@ -1,0 +1,159 @@
+"""Using the model: the registered classifier on bytes, paths and base64 text, and `freeze-study predict`.
+
+The runs hold a tiny network logged as training logs its `model`; the classifier around it is
+the real one, registered in a real registry (the test's SQLite store).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from mlflow.exceptions import MlflowException
+
+import freeze_study.names as N
+from freeze_study.cli import main
+from freeze_study.data import ImageDataset, load_data
+from freeze_study.serve import register_run
+from tests.helpers import CLASSES, log_model_run, post_json, scoring_server, sweep_args
+
+NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
+CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
+
+
+@pytest.fixture
+def registered(store) -> str:
+    """The id of a run whose classifier is registered as the champion."""
+    run_id = log_model_run()
+    register_run(run_id, NAME, {N.VAL_ACC: "0.5"})
+    return run_id
+
+
+def test_classifier_applies_the_training_preprocessing_to_bytes_paths_and_base64(registered, image_folder):
+    split = load_data(str(image_folder)).splits["test"]  # JPEGs, a grayscale JPEG and an RGBA PNG
+    net = mlflow.pytorch.load_model(f"runs:/{registered}/{N.MODEL_ARTIFACT}")
+    with torch.no_grad():  # what training feeds the network for these images
+        expected = torch.softmax(net(torch.stack([x for x, _ in ImageDataset(split)])), dim=1).numpy()
+    model = mlflow.pyfunc.load_model(CHAMPION)
+    paths = [Path(name) for name in split.names]
+    as_bytes = model.predict([p.read_bytes() for p in paths])
+    as_paths = model.predict(paths)
+    as_base64 = model.predict([base64.b64encode(p.read_bytes()).decode() for p in paths])
+    assert as_bytes == as_paths == as_base64
+    got = np.array([[p.probabilities[c] for c in CLASSES] for p in as_bytes])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert [p.class_name for p in as_bytes] == [CLASSES[i] for i in expected.argmax(1)]
+    assert all(p.probability == max(p.probabilities.values()) for p in as_bytes)
+
+
+def test_non_images_are_named_and_nothing_is_predicted(registered, image_folder):
+    model = mlflow.pyfunc.load_model(CHAMPION)
+    jpeg = next((image_folder / "test").rglob("*.jpg")).read_bytes()
+    with pytest.raises(MlflowException, match=r"2 of 3 inputs are not images: cannot decode image input 1: .*input 2 "):
+        model.predict([jpeg, b"plain text", "not base64!"])
+
+
+def test_registered_classifier_loads_without_unpickling(registered, image_folder, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    model = mlflow.pyfunc.load_model(CHAMPION)
+    info = mlflow.models.get_model_info(CHAMPION)
+    assert info.flavors["python_function"]["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert model.predict([next((image_folder / "test").rglob("*.png"))])[0].class_name in CLASSES
+    with pytest.raises(MlflowException, match="pickle"):  # the run's own `model` is pickled: refused here
+        mlflow.pytorch.load_model(f"runs:/{registered}/{N.MODEL_ARTIFACT}")
+
+
+def test_predict_prints_a_table_and_names_files_that_are_not_images(registered, image_folder, tmp_path, capsys):
+    (image_folder / "test" / "notes.txt").write_text("not an image")
+    broken = image_folder / "test" / "healthy" / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    assert main(["predict", str(image_folder / "test"), str(tmp_path / "missing.jpg")]) == 1
+    out, err = capsys.readouterr()
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0] == ["file", "class", "probability"]
+    images = sorted(p for p in (image_folder / "test").rglob("*") if p.suffix in (".jpg", ".png") and p != broken)
+    assert [r[0] for r in rows[1:]] == [str(p) for p in images]
+    assert all(r[1] in CLASSES and 0 < float(r[2]) <= 1 for r in rows[1:])
+    lines = err.splitlines()
+    assert f"freeze-study: error: cannot decode image {broken}: cannot identify image file '{broken}'" in lines
+    assert f"freeze-study: error: {tmp_path / 'missing.jpg'}: no such file or folder" in lines
+    assert any(line.startswith("skipped 1 files that are not images by extension") for line in lines)
+    assert any(line.startswith(f"9 images classified by {CHAMPION} in ") and "2 failed" in line for line in lines)
+
+
+def test_predict_json_through_the_registry_equals_the_runs_own_model(registered, image_folder, capsys):
+    folder = str(image_folder / "test")
+    assert main(["predict", folder, "--json"]) == 0
+    registry = json.loads(capsys.readouterr().out)
+    assert main(["predict", folder, "--json", "--model", f"runs:/{registered}/{N.MODEL_ARTIFACT}"]) == 0
+    direct = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in registry] == [r["file"] for r in direct] and len(registry) == 9
+    assert [r["class_name"] for r in registry] == [r["class_name"] for r in direct]
+    for a, b in zip(registry, direct, strict=True):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("models:/no-such-model@champion", "cannot load model models:/no-such-model@champion: "),
+        ("runs:/0123456789abcdef/model", "cannot load model runs:/0123456789abcdef/model: "),
+    ],
+)
+def test_predict_with_a_model_that_cannot_be_loaded_says_so_in_one_line(store, image_folder, capsys, model, message):
+    assert main(["predict", str(image_folder / "test"), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"freeze-study: error: {message}") and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_scoring_server_answers_jpeg_and_png_and_refuses_a_non_image_with_a_400(registered, image_folder, tmp_path):
+    jpeg = next((image_folder / "test").rglob("*.jpg"))
+    png = next((image_folder / "test").rglob("*.png"))  # RGBA
+    expected = [p.model_dump() for p in mlflow.pyfunc.load_model(CHAMPION).predict([jpeg, png])]
+    encoded = [base64.b64encode(p.read_bytes()).decode() for p in (jpeg, png)]
+    with scoring_server(CHAMPION, tmp_path / "serve.log") as url:
+        status, answer = post_json(f"{url}/invocations", {"inputs": encoded})
+        assert status == 200 and [p["class_name"] for p in answer["predictions"]] == [e["class_name"] for e in expected]
+        for got, want in zip(answer["predictions"], expected, strict=True):
+            assert got["probabilities"] == pytest.approx(want["probabilities"], rel=1e-5, abs=1e-6)
+        status, answer = post_json(f"{url}/invocations", {"inputs": [base64.b64encode(b"plain text").decode()]})
+        assert status == 400 and "1 of 1 inputs are not images: cannot decode image input 0" in answer["message"]
+        status, answer = post_json(f"{url}/invocations", {"inputs": ["not base64!"]})
+        assert status == 400 and "input 0 is not base64 text of an image file" in answer["message"]
+        status, answer = post_json(f"{url}/invocations", {"inputs": encoded[:1]})  # still serving
+        assert status == 200 and answer["predictions"][0]["class_name"] == expected[0]["class_name"]
+
+
+@pytest.mark.slow
+def test_a_sweep_registers_its_choice_and_predict_reproduces_the_runs_logged_test_predictions(
+    store, tiny_config, capsys
+):
+    sweep = sweep_args(tiny_config, "3,4", "1")
+    assert main(sweep) == 0
+    assert "registered: run " in capsys.readouterr().out
+    (version,) = store.search_model_versions(f"name = '{NAME}'")
+    assert store.get_model_version_by_alias(NAME, N.CHAMPION_ALIAS).version == version.version
+    folder = Path(tiny_config.data)
+    assert main(["predict", str(folder / "test"), "--json"]) == 0  # through models:/NAME@champion
+    predicted = {Path(r["file"]).relative_to(folder).as_posix(): r for r in json.loads(capsys.readouterr().out)}
+    logged = pd.read_json(
+        store.download_artifacts(version.run_id, N.predictions_artifact("test")), orient="split", dtype=False
+    )
+    assert sorted(predicted) == sorted(logged[N.IMAGE_COL]) and len(predicted) == 9
+    for row in logged.to_dict("records"):
+        mine = predicted[row[N.IMAGE_COL]]
+        assert mine["class_name"] == row[N.PREDICTED_COL]
+        assert mine["probabilities"] == pytest.approx({c: row[f"{N.PROB_PREFIX}{c}"] for c in CLASSES}, abs=1e-5)
+    right = [predicted[row[N.IMAGE_COL]]["class_name"] == row[N.TRUE_COL] for row in logged.to_dict("records")]
+    logged_acc = store.get_run(version.run_id).data.metrics[N.TEST_ACC]  # a float32 from Lightning
+    assert sum(right) == round(logged_acc * len(right)) and np.mean(right) == pytest.approx(logged_acc, abs=1e-6)
+    assert main(sweep) == 0  # the same sweep again: nothing trained, nothing new registered
+    assert f"already registered: run {version.run_id} " in capsys.readouterr().out
+    assert len(store.search_model_versions(f"name = '{NAME}'")) == 1
