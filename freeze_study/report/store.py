@@ -12,13 +12,14 @@ import pandas as pd
 
 import freeze_study.names as N
 from freeze_study import tracking
+from freeze_study.errors import ExpectedError
 
 # Columns of the tidy tables; the first three are the param names that training logs.
 FREEZE, SEED, FROZEN_STAGES = N.FREEZE_PARAM, N.SEED_PARAM, N.FROZEN_STAGES_PARAM
 RUN_ID, EPOCH, METRIC, VALUE = "run_id", "epoch", "metric", "value"
 
 
-class ReportError(ValueError):
+class ReportError(ExpectedError, ValueError):
     """No sweep to report on, or a sweep with nothing finished; the message says which."""
 
 
