@@ -48,7 +48,9 @@ class TrainConfig:
     lr: float = option(1e-4, "Adam learning rate (trainable parameters only)")
     epochs: int = option(30, "maximum epochs; early stopping on val_loss usually ends sooner")
     patience: int = option(10, "early-stopping patience on val_loss, in epochs")
-    num_workers: int = option(4, "DataLoader workers for decoding images (capped at the CPU count)")
+    num_workers: int = option(
+        4, "DataLoader workers for decoding images (capped at the CPUs available and what /dev/shm holds)"
+    )
     seed: int = option(42, "seeds Python, NumPy, torch and the data order; training is deterministic")
     precision: str = option(
         "auto",
@@ -69,11 +71,11 @@ class TrainConfig:
     experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})")
 
     def __post_init__(self) -> None:
-        _whole(self, "freeze", 0, MAX_FREEZE)
+        whole_field(self, "freeze", 0, MAX_FREEZE)
         for name in ("batch_size", "epochs", "patience", "log_every_n_steps"):
-            _whole(self, name, 1, INT_MAX)
-        _whole(self, "num_workers", 0, INT_MAX)
-        _whole(self, "seed", 0, SEED_MAX)
+            whole_field(self, name, 1, INT_MAX)
+        whole_field(self, "num_workers", 0, INT_MAX)
+        whole_field(self, "seed", 0, SEED_MAX)
         _real(self, "lr", "a finite number greater than 0", lambda v: v > 0)
         _real(self, "cache_memory_gib", "a finite number of GiB, 0 or more", lambda v: v >= 0)
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {', '.join(PRECISIONS)}")
@@ -124,7 +126,7 @@ MAX_EXPERIMENT_NAME = 256
 MAX_STUDY_NAME = 512  # Optuna's RDB storage (MAX_INDEXED_STRING_LENGTH)
 
 
-def _whole(cfg: object, name: str, low: int, high: int) -> None:
+def whole_field(cfg: object, name: str, low: int, high: int) -> None:
     """Field `name` of `cfg` is a whole number in low..high (2.0 counts, True does not); stored as int."""
     value = getattr(cfg, name)
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
@@ -165,9 +167,9 @@ class SweepConfig:
     study_name: str | None = option(None, "Optuna study name (default: freeze-study-<experiment id>-<sweep key>)")
 
     def __post_init__(self) -> None:
-        levels = _whole_list("levels", self.levels, 0, MAX_FREEZE)
+        levels = whole_list("levels", self.levels, 0, MAX_FREEZE)
         _check(bool(levels), "levels", self.levels, f"a comma-separated list of integers in 0..{MAX_FREEZE}")
-        seeds = _whole_list("seeds", self.seeds, 0, SEED_MAX)
+        seeds = whole_list("seeds", self.seeds, 0, SEED_MAX)
         _check(bool(seeds), "seeds", self.seeds, f"a comma-separated list of integers in 0..{SEED_MAX}")
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "seeds", seeds)
@@ -195,7 +197,7 @@ class SweepConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]:
+def whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]:
     """`values` as a tuple of ints in low..high without repeats (ConfigError naming the first bad one)."""
     shown = ",".join(map(str, values))
     ints = []

@@ -22,13 +22,23 @@ class ExpectedError(Exception):
 
 def reason(exc: BaseException) -> str:
     """'DataError: cannot decode image x.jpg: …': the exception's type and its message's first line."""
-    message = one_line(exc)
+    message = one_line(exc) + (LOADER_HINT if is_loader_failure(exc) else "")
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# How torch's DataLoader says its workers died (a bus error: too little shared memory) or stalled (its timeout).
+LOADER_FAILURES = ("DataLoader worker (pid", "DataLoader timed out after")
+LOADER_HINT = "; try --num-workers 0, or give the machine more shared memory (e.g. docker run --shm-size=1g)"
 
 
 def is_expected(exc: BaseException) -> bool:
     """An error the user can fix (said in one line), as opposed to a bug (whose traceback matters)."""
-    return isinstance(exc, ExpectedError | KeyboardInterrupt)
+    return isinstance(exc, ExpectedError | KeyboardInterrupt) or is_loader_failure(exc)
+
+
+def is_loader_failure(exc: BaseException) -> bool:
+    """DataLoader workers that died or stalled: the machine's limits, not a bug."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith(LOADER_FAILURES)
 
 
 def record(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 - An expected failure (`ExpectedError`: a parameter, the data, the weights, the store; an
   MLflow store error; a file system error naming its file): one line, exit code 2.
 - An interrupt (Ctrl-C, SIGTERM): one line, exit code 130; runs end KILLED.
+- DataLoader workers that died (too little shared memory) or stalled: one line with what to do, exit 2.
 - Anything else is a bug: one line, exit code 1; its traceback is in the run's `error` tag
   and, with `--debug` or FREEZE_STUDY_DEBUG=1, on the terminal.
 In every case the run `mlflow run` created ends FAILED (or KILLED) with the reason, unless
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 
 import mlflow
 
-from freeze_study import tracking
+from freeze_study import errors, tracking
 from freeze_study.errors import ExpectedError, reason
 from freeze_study.names import RUNNING
 from freeze_study.text import one_line, shown
@@ -46,8 +47,9 @@ def failed(exc: BaseException, launcher_run_id: str | None, debug: bool) -> int:
         print(f"freeze-study: interrupted ({one_line(exc) or 'Ctrl-C'})", file=sys.stderr)
         return INTERRUPTED
     if is_expected(exc):
-        store = "" if isinstance(exc, ExpectedError | OSError) else f"the tracking store {mlflow.get_tracking_uri()}: "
-        print(f"freeze-study: error: {store}{one_line(exc)}", file=sys.stderr)
+        store = f"the tracking store {mlflow.get_tracking_uri()}: " if _from_store(exc) else ""
+        hint = errors.LOADER_HINT if errors.is_loader_failure(exc) else ""
+        print(f"freeze-study: error: {store}{one_line(exc)}{hint}", file=sys.stderr)
         return EXPECTED
     if debug:
         traceback.print_exception(exc)
@@ -60,10 +62,15 @@ def failed(exc: BaseException, launcher_run_id: str | None, debug: bool) -> int:
 
 
 def is_expected(exc: BaseException) -> bool:
-    """Failures the user can act on: ours, the tracking store's, a file system error that names its file."""
+    """Failures the user can act on: ours, the machine's, the tracking store's, a file system error that
+    names its file."""
     if isinstance(exc, OSError):
         return bool(exc.filename)
-    return isinstance(exc, ExpectedError | mlflow.exceptions.MlflowException)
+    return errors.is_expected(exc) or _from_store(exc)
+
+
+def _from_store(exc: BaseException) -> bool:
+    return isinstance(exc, mlflow.exceptions.MlflowException) and not isinstance(exc, ExpectedError)
 
 
 def _fail_launcher(run_id: str | None, exc: BaseException) -> None:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data, make_loader, worker_count
+from freeze_study.errors import is_expected, reason
 from tests.helpers import CLASSES, make_image_folder
 
 
@@ -167,6 +168,7 @@ def test_a_silent_worker_fails_the_loader_instead_of_hanging_it():
 
     loader = make_loader(_Stuck(), 2, False, 1, 0, item_bytes=8, timeout=2)
     start = time.monotonic()
-    with pytest.raises(RuntimeError, match="DataLoader timed out after 2 seconds"):
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 2 seconds") as caught:
         next(iter(loader))
     assert time.monotonic() - start < 30
+    assert is_expected(caught.value) and reason(caught.value).endswith("docker run --shm-size=1g)")  # not "a bug"
