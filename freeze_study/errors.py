@@ -21,8 +21,9 @@ class ExpectedError(Exception):
 
 
 def reason(exc: BaseException) -> str:
-    """'DataError: cannot decode image x.jpg: …': the exception's type and its message's first line."""
-    message = one_line(exc) + (LOADER_HINT if is_loader_failure(exc) else "")
+    """'DataError: cannot decode image x.jpg: …': the exception's type and its message's first line (for an
+    error re-raised from a DataLoader worker, the worker's own last line)."""
+    message = message_of(exc) + (LOADER_HINT if is_loader_failure(exc) else "")
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
@@ -37,8 +38,18 @@ def is_expected(exc: BaseException) -> bool:
 
 
 def is_loader_failure(exc: BaseException) -> bool:
-    """DataLoader workers that died or stalled: the machine's limits, not a bug."""
-    return isinstance(exc, RuntimeError) and str(exc).startswith(LOADER_FAILURES)
+    """DataLoader workers that died, stalled or found no shared memory: the machine's limits, not a bug."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (text.startswith(LOADER_FAILURES) or "shared memory" in message_of(exc))
+
+
+def message_of(exc: BaseException) -> str:
+    """The message's first line; for "Caught X in DataLoader worker process N" with the worker's traceback,
+    that traceback's last line (what went wrong in the worker)."""
+    text = str(exc)
+    if text.startswith("Caught ") and "in DataLoader worker process" in text and "Traceback" in text:
+        return one_line([line for line in text.splitlines() if line.strip()][-1])
+    return one_line(text)
 
 
 def record(exc: BaseException) -> str:

@@ -49,7 +49,7 @@ def failed(exc: BaseException, launcher_run_id: str | None, debug: bool) -> int:
     if is_expected(exc):
         store = f"the tracking store {mlflow.get_tracking_uri()}: " if _from_store(exc) else ""
         hint = errors.LOADER_HINT if errors.is_loader_failure(exc) else ""
-        print(f"freeze-study: error: {store}{one_line(exc)}{hint}", file=sys.stderr)
+        print(f"freeze-study: error: {store}{errors.message_of(exc)}{hint}", file=sys.stderr)
         return EXPECTED
     if debug:
         traceback.print_exception(exc)
