@@ -1,8 +1,10 @@
 """Where the images come from: a Hugging Face dataset or a local image folder, checked, as three splits.
 
 `load_data(spec)` takes a Hugging Face dataset id (default `AI-Lab-Makerere/beans`)
-or a local image folder `DIR/{train,validation,test}/<class>/*`, checks it, and
-returns the three splits with class names taken from the data.
+or a local image folder `DIR/{train,validation,test}/<class>/*` (what in it counts:
+`data.folder`), decodes every image once as a check (`data.decode.check_image`: the one
+function to cache by file identity), and returns the three splits with class names taken
+from the data. Both sources decode alike (`data.decode`).
 """
 
 from __future__ import annotations
