@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import freeze_study.names as N
-from freeze_study.config import ConfigError, TrainConfig, option
+from freeze_study.config import INT_MAX, TrainConfig, option, whole_field, whole_list
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,9 @@ class BenchConfig:
     out: str = option("reports/bench.json", "JSON output file")
 
     def __post_init__(self) -> None:
-        if self.epochs_per_mode < 1 or self.limit < 0:
-            raise ConfigError(
-                f"invalid epochs_per_mode={self.epochs_per_mode} or limit={self.limit}: need epochs >= 1 and limit >= 0"
-            )
+        object.__setattr__(self, "levels", whole_list("levels", self.levels, 0, N.MAX_FREEZE))
+        whole_field(self, "epochs_per_mode", 1, INT_MAX)
+        whole_field(self, "limit", 0, INT_MAX)
 
 
 def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:

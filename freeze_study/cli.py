@@ -2,7 +2,9 @@
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
-unusable data or weights, nothing to report) print one line and exit 2.
+unusable data or weights, a store that cannot be used, nothing to report) print one line
+and exit 2; an interrupt exits 130; a bug prints one line and exits 1, its traceback in
+the run's `error` tag and, with `--debug` (or FREEZE_STUDY_DEBUG=1), on the terminal.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from freeze_study import tracking
+from freeze_study import exits, tracking
 from freeze_study.bench import BenchConfig
 from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name, model_name
 
@@ -25,14 +27,31 @@ TYPE_HINT_LOGGER = "mlflow.types.type_hints"
 MODEL_NAME_HELP = "registered model name (default: <experiment>-resnet18, e.g. freeze-study-resnet18)"
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def _number(text: str) -> float:
+    """Any spelling of a number ('1e-4', '0.0001', ' 1E-04'): the config checks its range and records it once."""
+    return float(text)
+
+
+def _whole(text: str) -> int | float:
+    """'2', '2.0', '2e0', '+2' -> 2; a fraction is passed on for the config to refuse by name."""
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        return int(text)
+    except ValueError:
+        value = float(text)
+        return int(value) if value.is_integer() else value
+
+
+_number.__name__, _whole.__name__ = "float", "int"  # argparse says "invalid int value: 'two'"
+
+
+def _int_list(text: str) -> tuple[int | float, ...]:
+    try:
+        return tuple(_whole(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-_TYPES = {"int": int, "float": float, "tuple[int, ...]": _int_list}
+_TYPES = {"int": _whole, "float": _number, "tuple[int, ...]": _int_list}
 
 
 def add_fields(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -230,31 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON (class probabilities too) instead of a table")
     p.set_defaults(func=_predict)
+    for p in sub.choices.values():
+        p.add_argument("--debug", action="store_true", help=f"print a bug's traceback (also: {exits.DEBUG_ENV}=1)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2 for an expected failure, said in one line)."""
+    """Run the command line; returns the exit code: 2 for an expected failure (said in one line), 130 for
+    an interrupt, 1 for a bug (one line; the traceback with --debug and in the run's `error` tag)."""
     logging.getLogger(TYPE_HINT_LOGGER).setLevel(logging.ERROR)
-    from freeze_study.data import DataError
-    from freeze_study.model import WeightsError
-    from freeze_study.report import ReportError
-    from freeze_study.serve import RegistrationError
-    from freeze_study.serve.predict import ModelError
-
     signal.signal(signal.SIGTERM, _interrupt)
-    launcher_run_id = tracking.claim_launcher_run()  # the run `mlflow run` created, if any
-    try:
-        args = build_parser().parse_args(argv)
-        return args.func(args, launcher_run_id)
-    except ConfigError as exc:
-        if launcher_run_id:
-            tracking.mark_failed(launcher_run_id, exc)  # no run started yet: fail the launcher's
-        print(f"freeze-study: error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, WeightsError, ReportError, ModelError, RegistrationError) as exc:
-        print(f"freeze-study: error: {exc}", file=sys.stderr)
-        return 2
+    launcher_run_id = None
+    debug = exits.debug_from_env()
+    with exits.warnings_on_one_line():
+        try:
+            launcher_run_id = tracking.claim_launcher_run()  # the run `mlflow run` created, if any
+            args = build_parser().parse_args(argv)
+            debug = debug or args.debug
+            return args.func(args, launcher_run_id)
+        except BaseException as exc:  # noqa: BLE001 - every failure ends as one line and an exit code
+            return exits.failed(exc, launcher_run_id, debug)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
+import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from freeze_study.errors import ExpectedError
 from freeze_study.names import (
     DEFAULT_DATA,
     DEFAULT_EXPERIMENT,
@@ -22,6 +26,7 @@ from freeze_study.names import (
     SEED_PARAM,
     registered_model_name,
 )
+from freeze_study.text import fits, shown
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 AUGMENTATIONS = ("none", "flip")
@@ -51,7 +56,9 @@ class TrainConfig:
     lr: float = option(1e-4, "Adam learning rate (trainable parameters only)")
     epochs: int = option(30, "maximum epochs; early stopping on val_loss usually ends sooner")
     patience: int = option(10, "early-stopping patience on val_loss, in epochs")
-    num_workers: int = option(4, "DataLoader workers for decoding images (capped at the CPU count)")
+    num_workers: int = option(
+        4, "DataLoader workers for decoding images (capped at the CPUs available and what /dev/shm holds)"
+    )
     seed: int = option(42, "seeds Python, NumPy, torch and the data order; training is deterministic")
     precision: str = option(
         "auto",
@@ -72,31 +79,21 @@ class TrainConfig:
     experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})")
 
     def __post_init__(self) -> None:
-        _check(
-            isinstance(self.freeze, int) and 0 <= self.freeze <= MAX_FREEZE,
-            "freeze",
-            self.freeze,
-            f"an integer in 0..{MAX_FREEZE}",
-        )
-        _check(self.batch_size >= 1, "batch_size", self.batch_size, "at least 1")
-        _check(self.lr > 0, "lr", self.lr, "greater than 0")
-        _check(self.epochs >= 1, "epochs", self.epochs, "at least 1")
-        _check(self.patience >= 1, "patience", self.patience, "at least 1")
-        _check(self.num_workers >= 0, "num_workers", self.num_workers, "0 or more")
-        _check(self.seed >= 0, "seed", self.seed, "0 or more")
-        _check(self.log_every_n_steps >= 1, "log_every_n_steps", self.log_every_n_steps, "at least 1")
+        whole_field(self, "freeze", 0, MAX_FREEZE)
+        for name in ("batch_size", "epochs", "patience", "log_every_n_steps"):
+            whole_field(self, name, 1, INT_MAX)
+        whole_field(self, "num_workers", 0, INT_MAX)
+        whole_field(self, "seed", 0, SEED_MAX)
+        _real(self, "lr", "a finite number greater than 0", lambda v: v > 0)
+        _real(self, "cache_memory_gib", "a finite number of GiB, 0 or more", lambda v: v >= 0)
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {', '.join(PRECISIONS)}")
         _check(self.accelerator in ACCELERATORS, "accelerator", self.accelerator, f"one of {', '.join(ACCELERATORS)}")
         _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
-        _check(
-            0 <= self.cache_memory_gib < float("inf"),
-            "cache_memory_gib",
-            self.cache_memory_gib,
-            "a finite number of GiB, 0 or more",
-        )
-        _check(bool(self.data), "data", self.data, "a dataset id or a folder")
-        _check(bool(self.weights), "weights", self.weights, "'imagenet', 'none' or a file")
+        _text("data", self.data, "a dataset id or a folder")
+        _text("weights", self.weights, "'imagenet', 'none' or a file")
+        _text("cache_dir", self.cache_dir, "a folder", optional=True)
+        _text("experiment", self.experiment, "an experiment name", optional=True, limit=MAX_EXPERIMENT_NAME)
 
     def params(self) -> dict[str, str]:
         """The config as MLflow params (None values left out)."""
@@ -128,13 +125,47 @@ def model_name(given: str | None, experiment: str) -> str:
     return name
 
 
-class ConfigError(ValueError):
+class ConfigError(ExpectedError, ValueError):
     """An invalid parameter value; the message names the parameter and the value."""
 
 
 def _check(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"invalid {name}={value!r}: must be {expected}")
+        raise ConfigError(f"invalid {name}={fits(shown(repr(value)), 80, '…')}: must be {expected}")
+
+
+# What the libraries underneath accept: NumPy seeds are 0..2**32-1 (Lightning's seed_everything refuses
+# others), torch stores integers as int64; MLflow's experiments table holds names up to 256 characters.
+SEED_MAX = 2**32 - 1
+INT_MAX = 2**63 - 1
+MAX_EXPERIMENT_NAME = 256
+MAX_STUDY_NAME = 512  # Optuna's RDB storage (MAX_INDEXED_STRING_LENGTH)
+
+
+def whole_field(cfg: object, name: str, low: int, high: int) -> None:
+    """Field `name` of `cfg` is a whole number in low..high (2.0 counts, True does not); stored as int."""
+    value = getattr(cfg, name)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and float(value).is_integer() and low <= value <= high
+    high_text = "" if high == INT_MAX else f"..{high}"
+    _check(ok, name, value, f"a whole number in {low}{high_text}" if high_text else f"a whole number, {low} or more")
+    object.__setattr__(cfg, name, int(value))
+
+
+def _real(cfg: object, name: str, expected: str, ok: Callable[[float], bool]) -> None:
+    """Field `name` of `cfg` is a finite number meeting `ok`; stored as float (1 and 1.0 record alike)."""
+    value = getattr(cfg, name)
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    _check(number and ok(float(value)), name, value, expected)
+    object.__setattr__(cfg, name, float(value))
+
+
+def _text(name: str, value: str | None, expected: str, optional: bool = False, limit: int = 4096) -> None:
+    """A non-empty string without NUL (which no file system or database takes), at most `limit` characters."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, str) and bool(value) and "\0" not in value and len(value) <= limit
+    _check(ok, name, value, f"{expected} (non-empty, at most {limit} characters, no NUL)")
 
 
 @dataclass(frozen=True)
@@ -152,20 +183,14 @@ class SweepConfig:
     study_name: str | None = option(None, "Optuna study name (default: freeze-study-<experiment id>-<sweep key>)")
 
     def __post_init__(self) -> None:
-        _check(
-            bool(self.levels) and all(0 <= k <= MAX_FREEZE for k in self.levels),
-            "levels",
-            ",".join(map(str, self.levels)),
-            f"a comma-separated list of integers in 0..{MAX_FREEZE}",
-        )
-        _check(len(set(self.levels)) == len(self.levels), "levels", self.levels, "without repeats")
-        _check(
-            bool(self.seeds) and all(s >= 0 for s in self.seeds),
-            "seeds",
-            self.seeds,
-            "a comma-separated list of integers >= 0",
-        )
-        _check(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "without repeats")
+        levels = whole_list("levels", self.levels, 0, MAX_FREEZE)
+        _check(bool(levels), "levels", self.levels, f"a comma-separated list of integers in 0..{MAX_FREEZE}")
+        seeds = whole_list("seeds", self.seeds, 0, SEED_MAX)
+        _check(bool(seeds), "seeds", self.seeds, f"a comma-separated list of integers in 0..{SEED_MAX}")
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "seeds", seeds)
+        _text("storage", self.storage, "a storage URL", optional=True)
+        _text("study_name", self.study_name, "a study name", optional=True, limit=MAX_STUDY_NAME)
 
     @property
     def grid(self) -> list[tuple[int, int]]:
@@ -186,6 +211,18 @@ class SweepConfig:
             shared["data"] = os.path.realpath(self.train.data)  # ./beans and beans are one dataset
         text = repr((sorted(self.levels), sorted(self.seeds), sorted(shared.items())))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]:
+    """`values` as a tuple of ints in low..high without repeats (ConfigError naming the first bad one)."""
+    shown = ",".join(map(str, values))
+    ints = []
+    for v in values:
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and float(v).is_integer()
+        _check(ok and low <= v <= high, name, shown, f"a comma-separated list of integers in {low}..{high}")
+        ints.append(int(v))
+    _check(len(set(ints)) == len(ints), name, shown, "without repeats")
+    return tuple(ints)
 
 
 _NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")

@@ -74,8 +74,12 @@ RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 
-# The model each run logs, under this artifact path.
+# The model each run logs, under this artifact path; the run's config and class names, exactly, beside it.
 MODEL_ARTIFACT = "model"
+CONFIG_ARTIFACT, CLASSES_ARTIFACT = "config.json", "classes.json"
+GRID_ARTIFACT = "grid.json"  # on a sweep's parent: every level and seed, however many
+# Config fields MLflow's Lightning autolog logs too, under the same name (Trainer.max_epochs, EarlyStopping).
+AUTOLOG_PARAMS = ("epochs", "patience")
 REPORT_ARTIFACT = "report"  # the report's folder on a sweep's parent run
 
 # The Model Registry: the chosen run's classifier (image bytes -> class), registered under a name.

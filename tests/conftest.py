@@ -108,7 +108,7 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a shared, loaded machine can take minutes to start it
         while True:
             try:
                 urllib.request.urlopen(f"{uri}/health", timeout=2)

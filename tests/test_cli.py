@@ -1,12 +1,17 @@
-"""The command line documents every flag, and older flag spellings keep working."""
+"""The command line: every flag documented, older spellings kept, every spelling of a number one value,
+every failure one line with the right exit code."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+from pathlib import Path
 
 import pytest
 
-from freeze_study.cli import build_parser
+import freeze_study.names as N
+from freeze_study.cli import build_parser, main
+from tests.helpers import runs_of, sweep_args
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -36,3 +41,115 @@ def test_old_spellings_of_renamed_flags_still_work():
     assert parse(["train", "--cache-memory-gb", "0.5"]).cache_memory_gib == 0.5
     assert parse(["train", "--cache_memory_gb", "0.25"]).cache_memory_gib == 0.25  # as `mlflow run -P` passes it
     assert parse(["sweep", "--study_name", "s", "--levels", "1,3"]).levels == (1, 3)
+
+
+# Parameters: every spelling of a number is one value; what the libraries underneath refuse is refused first.
+def test_every_spelling_of_a_number_is_one_config():
+    from freeze_study.cli import train_config
+
+    parse = build_parser().parse_args
+    a = train_config(parse(["train", "--lr", "1e-4", "--epochs", "2.0", "--seed", "4.2e1"]))
+    b = train_config(parse(["train", "--lr", "0.0001", "--epochs", "2", "--seed", "42"]))
+    assert a == b and a.params() == b.params() and a.params()["lr"] == "0.0001" and a.params()["epochs"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr", "inf"], "invalid lr=inf: must be a finite number greater than 0"),
+        (["--lr", "nan"], "invalid lr=nan: must be a finite number greater than 0"),
+        (["--seed", "4294967296"], "invalid seed=4294967296: must be a whole number in 0..4294967295"),
+        (["--epochs", "2.5"], "invalid epochs=2.5: must be a whole number, 1 or more"),
+        (["--cache-memory-gib", "inf"], "invalid cache_memory_gib=inf: must be a finite number of GiB"),
+        (["--experiment", "x" * 300], "invalid experiment='xxxxxxxx"),
+        (["--precision", "16-mixed", "--accelerator", "cpu"], "invalid precision='16-mixed' on the CPU"),
+    ],
+)
+def test_values_the_libraries_refuse_are_refused_by_name_before_a_run(store, tiny_config, capsys, args, message):
+    assert main(["train", "--data", tiny_config.data, "--weights", "none", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"freeze-study: error: {message}") and err.count("\n") == 1  # no run: no MLflow lines
+    assert runs_of(store) == []
+
+
+def test_cuda_without_a_gpu_is_refused(store, tiny_config, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert main(["train", "--data", tiny_config.data, "--accelerator", "cuda"]) == 2
+    assert "invalid accelerator='cuda': torch sees no CUDA device here" in capsys.readouterr().err
+
+
+def test_sweep_seeds_numpy_cannot_take_are_refused(store, tiny_config, capsys):
+    args = sweep_args(tiny_config, "4", "1")
+    args[args.index("--seeds") + 1] = "1,4294967296"
+    assert main(args) == 2
+    assert "invalid seeds='1,4294967296': must be a comma-separated list of integers in 0..4294967295" in (
+        capsys.readouterr().err
+    )
+
+
+# Failures: expected ones in one line, a bug in one line with its traceback kept.
+def test_a_bug_is_one_line_with_the_traceback_in_the_run_and_with_debug(store, tiny_config, capsys, monkeypatch):
+    train_module = importlib.import_module("freeze_study.training.train")  # the module, not the function
+
+    def broken(*args, **kwargs):
+        return {}["no such key"]  # a bug in our own code, past the checks
+
+    monkeypatch.setattr(train_module, "prepare", broken)
+    args = ["train", "--data", tiny_config.data, "--weights", "none", "--num-workers", "0"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # after MLflow's own log lines
+    assert err == (
+        "freeze-study: internal error: KeyError: 'no such key' (a bug: its traceback is in the run's `error` tag, "
+        "or run again with --debug)"
+    )
+    (run,) = runs_of(store)
+    tag = run.data.tags[N.ERROR_TAG]
+    assert run.info.status == N.FAILED and tag.startswith("KeyError: 'no such key'\n\nTraceback (most recent")
+    assert "in broken" in tag
+    assert main([*args, "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.endswith("or run again with --debug)\n")
+
+
+def test_a_bad_file_with_a_non_utf8_name_is_one_line_on_the_terminal_and_in_the_run(store, tiny_config, capsys):
+    import os
+
+    folder = os.fsencode(Path(tiny_config.data) / "test" / "healthy")
+    Path(os.fsdecode(folder + b"/r\xe9colte.jpg")).write_bytes(b"not a jpeg")
+    assert main(["train", "--data", tiny_config.data, "--weights", "none", "--num-workers", "0"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("freeze-study: error: cannot decode image ") and "/r\\xe9colte.jpg: cannot identify" in err
+    (run,) = runs_of(store)
+    assert run.info.status == N.FAILED and "r\\xe9colte.jpg" in run.data.tags[N.ERROR_TAG]
+
+
+def test_an_interrupt_is_one_line_exit_130_and_the_run_killed(store, tiny_config, capsys, monkeypatch):
+    train_module = importlib.import_module("freeze_study.training.train")
+    monkeypatch.setattr(train_module, "prepare", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt("signal 15")))
+    assert main(["train", "--data", tiny_config.data, "--weights", "none"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "freeze-study: interrupted (signal 15)"
+    (run,) = runs_of(store)
+    assert run.info.status == N.KILLED and run.data.tags[N.ERROR_TAG] == "KeyboardInterrupt: signal 15"
+
+
+def test_warnings_and_errors_are_one_line_each_on_the_terminal(store, tiny_config):
+    import os
+    import subprocess
+    import sys
+
+    (Path(tiny_config.data) / "train" / "notes.txt").write_text("x")
+    (Path(tiny_config.data) / "test" / "healthy" / "empty.jpg").write_bytes(b"")
+    done = subprocess.run(
+        [sys.executable, "-m", "freeze_study", "train", "--data", tiny_config.data, "--weights", "none"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    ours = [line for line in done.stderr.splitlines() if " INFO mlflow" not in line]
+    assert ours[0].startswith("warning: skipped 1 entries in ") and ours[0].endswith("train/notes.txt)")
+    assert ours[1].startswith("freeze-study: error: cannot decode image ") and len(ours) == 2

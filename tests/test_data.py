@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data, make_loader
+from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data, make_loader, worker_count
+from freeze_study.errors import is_expected, reason
 from tests.helpers import CLASSES, make_image_folder
 
 
@@ -68,20 +69,20 @@ def test_undecodable_image_is_named(image_folder):
         load_data(str(image_folder))
 
 
-def test_truncated_image_is_named_when_decoded(image_folder):
+def test_truncated_image_is_found_before_training(image_folder):
     good = next((image_folder / "test" / "healthy").glob("*.jpg"))
     cut = image_folder / "test" / "healthy" / "cut.jpg"
-    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # header intact, scan cut
-    data = load_data(str(image_folder))
-    i = data.splits["test"].names.index(str(cut))
-    with pytest.raises(DataError, match=r"cannot decode image .*cut\.jpg"):
-        data.splits["test"].decode(i)
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # header intact, scan cut: verify() passes
+    with Image.open(cut) as img:
+        img.verify()
+    with pytest.raises(DataError, match=r"^cannot decode image .*cut\.jpg: image file is truncated"):
+        load_data(str(image_folder))
 
 
 def test_non_images_are_skipped_with_a_count(image_folder):
     (image_folder / "train" / "healthy" / "notes.txt").write_text("x")
     (image_folder / "test" / "bean_rust" / "Thumbs.db").write_bytes(b"x")
-    with pytest.warns(UserWarning, match=r"skipped 2 files .* not images by extension"):
+    with pytest.warns(UserWarning, match=r"skipped 2 entries in .*: 2 not images by extension \(e\.g\. .*notes\.txt\)"):
         data = load_data(str(image_folder))
     assert len(data.splits["train"]) == 9
 
@@ -115,3 +116,59 @@ def test_shuffled_order_depends_on_the_seed_alone():
     assert order(0) == order(1)  # cached (no workers) and uncached (workers) see the same batches
     assert order(0)[:10] != order(0)[10:20]  # a new permutation each epoch
     assert order(0) != order(0, seed=4)
+
+
+# Shared memory and CPUs: workers only where there is room for them, never a hang.
+def test_workers_fit_the_cpus_and_the_shared_memory():
+    batch = 16 * 3 * 224 * 224 * 4  # a training batch of float images, 9.6 MB
+    assert worker_count(4, batch, cpus=2, shm=2**30) == 2  # one per CPU
+    with pytest.warns(UserWarning, match=r"only 64 MB of shared memory free .*: 2 DataLoader workers instead"):
+        assert worker_count(4, batch, cpus=8, shm=64 * 2**20) == 2  # Docker's default /dev/shm: 3 batches each
+    with pytest.warns(UserWarning, match=r"only 16 MB of shared memory .*: loading in the main process instead"):
+        assert worker_count(4, batch, cpus=8, shm=16 * 2**20) == 0
+    assert worker_count(0, batch, cpus=8, shm=0) == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "proc", "cpus"),
+    [
+        ({"cpu.max": "50000 100000"}, "0::/\n", 1),  # cgroup v2, half a CPU: one worker
+        ({"cpu.max": "max 100000"}, "0::/\n", None),  # unlimited
+        ({"kube/cpu.max": "150000 100000"}, "0::/kube\n", 2),  # the process's own cgroup, 1.5 CPUs
+        ({"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}, "4:cpu:/\n", 1),  # cgroup v1
+    ],
+)
+def test_the_cgroup_cpu_quota_caps_the_cpus(tmp_path, files, proc, cpus):
+    import os
+
+    from freeze_study.data.workers import available_cpus
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "self-cgroup").write_text(proc)
+    affinity = len(os.sched_getaffinity(0))
+    expected = affinity if cpus is None else min(cpus, affinity)
+    assert available_cpus(str(tmp_path), str(tmp_path / "self-cgroup")) == expected
+
+
+class _Stuck(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> int:
+        import time
+
+        time.sleep(60)  # a worker that never delivers (a dead or starved worker looks the same)
+        return i
+
+
+def test_a_silent_worker_fails_the_loader_instead_of_hanging_it():
+    import time
+
+    loader = make_loader(_Stuck(), 2, False, 1, 0, item_bytes=8, timeout=2)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 2 seconds") as caught:
+        next(iter(loader))
+    assert time.monotonic() - start < 30
+    assert is_expected(caught.value) and reason(caught.value).endswith("docker run --shm-size=1g)")  # not "a bug"

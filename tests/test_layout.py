@@ -11,18 +11,21 @@ PACKAGE = PROJECT / "freeze_study"
 # Lower layers never import higher ones; modules of one layer do not import each other across concerns.
 LAYERS = {
     "names": 0,
-    "config": 1,
-    "data": 2,
-    "model": 2,
-    "tracking": 2,
-    "cache": 3,
-    "training": 4,
-    "sweep": 5,
-    "report": 5,
-    "bench": 5,
-    "serve": 6,  # registers the report's choice
-    "cli": 7,
-    "__main__": 8,
+    "text": 0,
+    "errors": 1,
+    "config": 2,
+    "data": 3,
+    "model": 3,
+    "tracking": 3,
+    "cache": 4,
+    "training": 5,
+    "sweep": 6,
+    "report": 6,
+    "bench": 6,
+    "exits": 6,
+    "serve": 7,  # registers the report's choice
+    "cli": 8,
+    "__main__": 9,
 }
 
 

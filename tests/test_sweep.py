@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import optuna
 import pytest
@@ -124,3 +125,21 @@ def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, 
 def test_report_without_a_sweep_says_so(store, capsys):
     assert main(["report"]) == 2
     assert "no sweep runs in experiment 'freeze-study'" in capsys.readouterr().err
+
+
+def test_a_cut_image_stops_the_sweep_in_one_line_that_names_it(store, tiny_config, capsys):
+    good = Path(tiny_config.data) / "test" / "healthy" / "healthy_0.jpg"
+    cut = good.with_name("cut.jpg")
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # passes Image.verify()
+    assert main(sweep_args(tiny_config, "0,4", "1,2")) == 2  # data every point shares: the sweep stops
+    out, err = capsys.readouterr()
+    progress = [line for line in out.splitlines() if line.startswith("[")]
+    said = f"cannot decode image {cut}: image file is truncated ("  # "(31 bytes not processed)"
+    assert len(progress) == 1 and progress[0].startswith(f"[1/4] freeze=0 seed=1 FAILED: DataError: {said}")
+    assert err.splitlines()[-1].startswith(f"freeze-study: error: {said}")
+    (parent,) = sweep_parents(store)
+    assert parent.info.status == N.FAILED and parent.data.tags[N.ERROR_TAG].startswith(f"DataError: {said}")
+    assert "\n" not in parent.data.tags[N.ERROR_TAG]
+    (child,) = children(store, parent.info.run_id)  # not four: the other points would fail the same way
+    assert child.info.status == N.FAILED and str(cut) in child.data.tags[N.ERROR_TAG]
+    assert N.TRAIN_LOSS not in child.data.metrics

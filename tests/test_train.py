@@ -142,3 +142,37 @@ def test_sigterm_ends_the_run_killed(store, tiny_config):
         proc.kill()
     (run,) = runs_of(store)
     assert run.info.status == N.KILLED and "signal" in run.data.tags[N.ERROR_TAG]
+
+
+def _small_shm_works() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("unshare"):
+        return False
+    probe = ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=2m tmpfs /dev/shm"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_run_in_a_small_dev_shm_finishes_with_fewer_workers_and_a_warning(store, tiny_config):
+    """Docker's small /dev/shm, for real: a private 2 MB /dev/shm in a mount namespace (needs CAP_SYS_ADMIN)."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    if not _small_shm_works():
+        pytest.skip("cannot mount a small /dev/shm here (unshare -m needs CAP_SYS_ADMIN)")
+    args = [sys.executable, "-m", "freeze_study", "train", "--data", tiny_config.data, "--weights", "none"]
+    args += ["--epochs", "1", "--num-workers", "2", "--feature-cache", "off", "--batch-size", "16"]
+    script = f"mount -t tmpfs -o size=2m tmpfs /dev/shm && exec {shlex.join(args)}"
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], env=os.environ.copy(), capture_output=True, text=True, timeout=600
+    )  # before: "unable to allocate shared memory(shm)" in a worker, a 17-line traceback, exit 1
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "warning: only 2 MB of shared memory free (/dev/shm); 2 DataLoader workers need about 55 MB: " in (
+        done.stderr
+    )
+    (run,) = runs_of(store)
+    assert run.info.status == N.FINISHED and run.data.metrics[N.EPOCHS_RUN] == 1

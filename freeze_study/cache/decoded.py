@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from freeze_study.data import IMAGE_SIZE, PREPROCESSING, Data, Split
+from freeze_study.data import IMAGE_SIZE, LOADER_TIMEOUT_S, PREPROCESSING, Data, Split, worker_count
+
+_BATCH = 32  # images decoded per worker task
 
 
 def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:
@@ -29,7 +31,10 @@ def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.nda
             out = np.lib.format.open_memmap(
                 tmp, mode="w+", dtype=np.uint8, shape=(len(split), IMAGE_SIZE, IMAGE_SIZE, 3)
             )
-            loader = torch.utils.data.DataLoader(_Decoder(split), batch_size=32, num_workers=workers)
+            workers = worker_count(workers, _BATCH * IMAGE_SIZE * IMAGE_SIZE * 3)  # what shared memory holds
+            loader = torch.utils.data.DataLoader(
+                _Decoder(split), batch_size=_BATCH, num_workers=workers, timeout=LOADER_TIMEOUT_S if workers else 0
+            )
             i = 0
             for batch in loader:
                 out[i : i + len(batch)] = batch.numpy()

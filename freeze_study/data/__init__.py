@@ -1,20 +1,28 @@
-"""The data: where images come from (`sources`), how they become tensors (`preprocess`),
-and the DataLoaders of the original pipeline (`loaders`)."""
+"""The data: where images come from (`sources`, `folder`), how one image is decoded (`decode`), how images
+become tensors (`preprocess`), and the DataLoaders of the original pipeline (`loaders`, `workers`)."""
 
-from freeze_study.data.loaders import ImageDataset, make_loader, worker_count
+from freeze_study.data.decode import MAX_PIXELS, check_image, decode
+from freeze_study.data.errors import DataError
+from freeze_study.data.loaders import LOADER_TIMEOUT_S, ImageDataset, make_loader
 from freeze_study.data.preprocess import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, normalize, to_input
-from freeze_study.data.sources import SPLITS, Data, DataError, Split, from_hub_dataset, load_data, subset
+from freeze_study.data.sources import SPLITS, Data, Split, from_hub_dataset, load_data, subset
+from freeze_study.data.workers import available_cpus, worker_count
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGE_SIZE",
+    "LOADER_TIMEOUT_S",
+    "MAX_PIXELS",
     "PREPROCESSING",
     "SPLITS",
     "Data",
     "DataError",
     "ImageDataset",
     "Split",
+    "available_cpus",
+    "check_image",
+    "decode",
     "from_hub_dataset",
     "load_data",
     "make_loader",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from freeze_study.data.preprocess import to_input
+from freeze_study.data.preprocess import IMAGE_SIZE, to_input
 from freeze_study.data.sources import Split
+from freeze_study.data.workers import worker_count
+
+LOADER_TIMEOUT_S = 300  # a worker that delivers no batch for this long fails the run instead of hanging it
+INPUT_BYTES = 3 * IMAGE_SIZE * IMAGE_SIZE * 4  # one float32 network input
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -24,15 +26,24 @@ class ImageDataset(torch.utils.data.Dataset):
 
 
 def make_loader(
-    dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int
+    dataset: torch.utils.data.Dataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    seed: int,
+    item_bytes: int = INPUT_BYTES,
+    timeout: float = LOADER_TIMEOUT_S,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader whose order depends on `seed` alone; `num_workers` is capped at the CPU count.
+    """A DataLoader whose order depends on `seed` alone.
 
+    `num_workers` is capped by the CPUs available and by the shared memory that batches of
+    `batch_size` items of `item_bytes` need (`worker_count`); a worker silent for `timeout`
+    seconds raises instead of hanging the run.
     The shuffling sampler has a generator of its own: a DataLoader also draws its workers'
     base seed from its generator, once per epoch without persistent workers and once in all
     with them, so sharing one would make the order depend on the number of workers.
     """
-    workers = worker_count(num_workers)
+    workers = worker_count(num_workers, batch_size * item_bytes)
     sampler = (
         torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     )
@@ -43,9 +54,5 @@ def make_loader(
         num_workers=workers,
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed + 1),
+        timeout=timeout if workers > 0 else 0,
     )
-
-
-def worker_count(requested: int) -> int:
-    """DataLoader workers: as requested, at most one per CPU."""
-    return min(requested, os.cpu_count() or 1)

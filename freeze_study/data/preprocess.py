@@ -1,7 +1,9 @@
 """How a decoded image becomes the network's input: the study's pre-processing, defined once.
 
-RGB, resize to 224x224 (bilinear), uint8; then ImageNet mean/std normalisation to a float
-N x 3 x 224 x 224 tensor. `PREPROCESSING` names the first part and is in every cache key.
+Upright (EXIF orientation), 8 bits (16-bit scaled), RGB, resize to 224x224 (bilinear), uint8
+(`data.decode`); then ImageNet mean/std normalisation to a float N x 3 x 224 x 224 tensor.
+`PREPROCESSING` names the first part and is in every cache key: change it whenever decoding
+changes, so that older decoded images are not reused.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import torch
 IMAGE_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (ResNet18_Weights.IMAGENET1K_V1)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PREPROCESSING = f"rgb,resize={IMAGE_SIZE}x{IMAGE_SIZE}:bilinear,uint8"  # part of every cache key
+PREPROCESSING = f"exif,8bit,rgb,resize={IMAGE_SIZE}x{IMAGE_SIZE}:bilinear,uint8"  # part of every cache key
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -1,54 +1,50 @@
 """Where the images come from: a Hugging Face dataset or a local image folder, checked, as three splits.
 
 `load_data(spec)` takes a Hugging Face dataset id (default `AI-Lab-Makerere/beans`)
-or a local image folder `DIR/{train,validation,test}/<class>/*`, checks it, and
-returns the three splits with class names taken from the data.
+or a local image folder `DIR/{train,validation,test}/<class>/*` (what in it counts:
+`data.folder`), decodes every image once as a check (`data.decode.check_image`: the one
+function to cache by file identity), and returns the three splits with class names taken
+from the data. Both sources decode alike (`data.decode`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from freeze_study.data.preprocess import IMAGE_SIZE
+from freeze_study.data.decode import Source, check_image, check_images, decode
+from freeze_study.data.errors import DataError
+from freeze_study.data.folder import SPLITS, list_folder
+from freeze_study.data.workers import available_cpus
+from freeze_study.text import shown
 
-SPLITS = ("train", "validation", "test")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-class DataError(ValueError):
-    """The data cannot be used; the message names the folder, split, class or file."""
+__all__ = ["SPLITS", "Data", "DataError", "Split", "from_hub_dataset", "load_data", "subset"]
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split: a way to open image i, its name for messages, and the labels."""
+    """One split: a way to open image i (a path or its bytes), its name for messages, and the labels."""
 
     name: str
     names: Sequence[str]  # file path, or "<dataset id>:<split>[i]"
     labels: Sequence[int]
-    opener: Callable[[int], Image.Image] = field(repr=False)
+    opener: Callable[[int], Source] = field(repr=False)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def decode(self, i: int) -> np.ndarray:
-        """Image i as uint8 HxWx3 after RGB conversion and resizing."""
-        try:
-            img = self.opener(i)
-            img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise DataError(f"cannot decode image {self.names[i]}: {exc}") from None
-        return np.array(img, dtype=np.uint8)
+        """Image i as uint8 HxWx3 (`data.decode`: upright, 8-bit, RGB, resized); DataError naming it if it fails."""
+        return decode(self.opener(i), self.names[i])
 
 
 @dataclass(frozen=True)
@@ -67,65 +63,51 @@ class Data:
 
 
 def load_data(spec: str) -> Data:
-    """A local image folder if `spec` is a directory, else a Hugging Face dataset id."""
+    """A local image folder if `spec` is a directory, else a Hugging Face dataset id.
+
+    Every image is decoded once before this returns (DataError naming the files that cannot
+    be), so a bad file stops a run before any training time is spent.
+    """
     if os.path.isdir(spec):
         return _load_folder(Path(spec))
-    if os.path.exists(spec) or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise DataError(f"data folder {spec} not found (expected {spec}/{{train,validation,test}}/<class>/*)")
+    if os.path.exists(spec):
+        raise DataError(
+            f"--data {shown(spec)} is a file, not a folder: unpack it into {{train,validation,test}}/<class>/*"
+        )
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise DataError(
+            f"data folder {shown(spec)} not found (expected {shown(spec)}/{{train,validation,test}}/<class>/*)"
+        )
     return _load_hub(spec)
 
 
 def _load_folder(root: Path) -> Data:
-    files: dict[str, dict[str, list[Path]]] = {}
-    skipped: list[Path] = []
-    for split in SPLITS:
-        folder = root / split
-        if not folder.is_dir():
-            raise DataError(f"data folder {root} has no '{split}' split (expected {folder}/<class>/*)")
-        files[split] = {}
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-            found = sorted(p for p in class_dir.rglob("*") if p.is_file())
-            images = [p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS]
-            skipped += [p for p in found if p.suffix.lower() not in IMAGE_EXTENSIONS]
-            if not images:
-                raise DataError(f"class '{class_dir.name}' of split '{split}' has no images ({class_dir})")
-            files[split][class_dir.name] = images
-        if not files[split]:
-            raise DataError(f"split '{split}' of {root} has no class folders ({folder}/<class>/*)")
-    classes = tuple(files["train"])
+    listing = list_folder(root)
+    classes = tuple(listing.files["train"])
     for split in SPLITS[1:]:
-        for name in set(classes) ^ set(files[split]):
+        for name in sorted(set(classes) ^ set(listing.files[split])):
             has, lacks = ("train", split) if name in classes else (split, "train")
-            raise DataError(f"class '{name}' is in split '{has}' but not in split '{lacks}' of {root}")
-    if skipped:
-        warnings.warn(
-            f"skipped {len(skipped)} files in {root} that are not images by extension (e.g. {skipped[0]})", stacklevel=2
-        )
+            raise DataError(f"class '{name}' is in split '{has}' but not in split '{lacks}' of {shown(root)}")
+    for message in [listing.summary(), *listing.warnings]:
+        if message:
+            warnings.warn(message, stacklevel=3)
     splits = {}
     for split in SPLITS:
-        paths = [p for c in classes for p in files[split][c]]
-        labels = [i for i, c in enumerate(classes) for _ in files[split][c]]
-        for p in paths:
-            _check_image(p)
+        paths = [p for c in classes for p in listing.files[split][c]]
+        labels = [i for i, c in enumerate(classes) for _ in listing.files[split][c]]
         splits[split] = Split(split, [str(p) for p in paths], labels, _OpenFile(paths))
+    check_images([(str(p), partial(check_image, p)) for s in SPLITS for p in splits[s].opener.paths], available_cpus())
 
     def fingerprint() -> str:
-        h = hashlib.sha256(repr(classes).encode())
+        h = hashlib.sha256(repr(classes).encode("utf-8", "surrogateescape"))
         for split in SPLITS:
-            for name, label in zip(splits[split].names, splits[split].labels, strict=False):
-                h.update(f"{split}/{Path(name).relative_to(root)}:{label}:".encode())
+            for name, label in zip(splits[split].names, splits[split].labels, strict=True):
+                rel = os.fsencode(Path(name).relative_to(root))  # bytes: file names need not be UTF-8
+                h.update(f"{split}/".encode() + rel + f":{label}:".encode())
                 h.update(hashlib.sha256(Path(name).read_bytes()).digest())
         return h.hexdigest()
 
     return Data(str(root), classes, splits, fingerprint)
-
-
-def _check_image(path: Path) -> None:
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-        raise DataError(f"cannot decode image {path}: {exc}") from None
 
 
 def _load_hub(dataset_id: str) -> Data:
@@ -143,7 +125,11 @@ def _load_hub(dataset_id: str) -> Data:
 
 
 def from_hub_dataset(dataset_id: str, dsd: Any) -> Data:
-    """Wrap a `datasets.DatasetDict` with an Image column and a ClassLabel column."""
+    """Wrap a `datasets.DatasetDict` with an Image column and a ClassLabel column.
+
+    Images are read as stored (`datasets.Image(decode=False)`) and decoded by `data.decode`,
+    as image files are; every one is decoded once here (DataError naming the row that fails).
+    """
     import datasets
 
     missing = [s for s in SPLITS if s not in dsd]
@@ -162,7 +148,10 @@ def from_hub_dataset(dataset_id: str, dsd: Any) -> Data:
         for c in set(range(len(classes))) - set(labels):
             raise DataError(f"class '{classes[c]}' of split '{split}' of '{dataset_id}' has no images")
         names = [f"{dataset_id}:{split}[{i}]" for i in range(len(ds))]
-        splits[split] = Split(split, names, labels, _OpenRow(ds, image_col))
+        stored = ds.cast_column(image_col, datasets.Image(decode=False))  # {"bytes": ..., "path": ...} per row
+        splits[split] = Split(split, names, labels, _OpenRow(stored, image_col))
+    rows = [(splits[s].names[i], partial(splits[s].decode, i)) for s in SPLITS for i in range(len(splits[s]))]
+    check_images(rows, available_cpus())
 
     def fingerprint() -> str:
         return hashlib.sha256("".join(dsd[s]._fingerprint for s in SPLITS).encode()).hexdigest()
@@ -188,23 +177,24 @@ def subset(data: Data, limit: int) -> Data:
 class _OpenFile:
     paths: Sequence[Path]
 
-    def __call__(self, i: int) -> Image.Image:
-        return Image.open(self.paths[i])
+    def __call__(self, i: int) -> Source:
+        return self.paths[i]
 
 
 @dataclass(frozen=True)
 class _OpenRow:
-    dataset: Any
+    dataset: Any  # with the image column cast to `datasets.Image(decode=False)`
     column: str
 
-    def __call__(self, i: int) -> Image.Image:
-        return self.dataset[i][self.column]
+    def __call__(self, i: int) -> Source:
+        stored = self.dataset[i][self.column]
+        return io.BytesIO(stored["bytes"]) if stored.get("bytes") is not None else stored["path"]
 
 
 @dataclass(frozen=True)
 class _OpenSubset:
-    opener: Callable[[int], Image.Image]
+    opener: Callable[[int], Source]
     keep: Sequence[int]
 
-    def __call__(self, i: int) -> Image.Image:
+    def __call__(self, i: int) -> Source:
         return self.opener(self.keep[i])

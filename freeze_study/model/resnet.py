@@ -10,8 +10,10 @@ import torch
 from torch import nn
 from torchvision.models import ResNet, ResNet18_Weights, resnet18
 
+from freeze_study.errors import ExpectedError
 
-class WeightsError(RuntimeError):
+
+class WeightsError(ExpectedError, RuntimeError):
     """The requested starting weights cannot be loaded; the message says what to do."""
 
 

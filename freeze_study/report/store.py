@@ -15,12 +15,13 @@ import pandas as pd
 
 import freeze_study.names as N
 from freeze_study import tracking
+from freeze_study.errors import ExpectedError
 from freeze_study.report import evidence
 from freeze_study.report.columns import EPOCH, FREEZE, FROZEN_STAGES, METRIC, REASON, RUN_ID, SEED, VALUE
 from freeze_study.report.context import Context, describe
 
 
-class ReportError(ValueError):
+class ReportError(ExpectedError, ValueError):
     """No sweep to report on, or a sweep with nothing finished; the message says which."""
 
 

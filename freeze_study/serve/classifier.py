@@ -1,7 +1,7 @@
 """The model applications use: image file bytes in, the class name and the class probabilities out.
 
 `ImageClassifier` is an `mlflow.pyfunc.PythonModel` around the study's torch network. Each
-image is decoded and pre-processed by the project's own functions (`Split.decode`, then
+image is decoded and pre-processed by the project's own functions (`data.decode`, then
 `normalize`), so an image sent to the model becomes exactly the tensor a test image became in
 training. MLflow logs it from code (`model_code.py`, nothing pickled) with the network as a pt2
 (torch.export) artifact, so loading the registered model unpickles nothing.
@@ -14,17 +14,16 @@ import binascii
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
-from freeze_study.data import DataError, Split, normalize
+from freeze_study import data
+from freeze_study.data import DataError, normalize
 from freeze_study.names import CLASSES_PARAM, NETWORK_ARTIFACT
 
 BATCH_SIZE = 32  # images per forward pass: bounds memory (32 x 3 x 224 x 224 float32 = 19 MB)
@@ -38,25 +37,11 @@ class Prediction(BaseModel):
     probabilities: dict[str, float]  # every class's, the softmax of the logits
 
 
-@dataclass(frozen=True)
-class _OpenInput:
-    """Opens one image from its bytes or its file, as the data path opens a file."""
-
-    source: bytes | Path
-
-    def __call__(self, i: int) -> Image.Image:
-        if not isinstance(self.source, bytes):
-            return Image.open(self.source)
-        try:
-            return Image.open(io.BytesIO(self.source))
-        except UnidentifiedImageError:  # its message would name a BytesIO object
-            raise UnidentifiedImageError("not an image file in any format Pillow reads") from None
-
-
 def decode(source: bytes | Path, name: str) -> np.ndarray:
-    """An image (file bytes or a path; any format the data path reads: JPEG, PNG, grayscale, RGBA) decoded
-    as the study decodes a training image: uint8 224 x 224 x 3. Raises DataError naming `name`."""
-    return Split("input", [name], [0], _OpenInput(source)).decode(0)
+    """An image (file bytes or a path; any format the data path reads: JPEG, PNG, grayscale, RGBA, 16-bit)
+    decoded as the study decodes a training image (`data.decode`): uint8 224 x 224 x 3. Raises DataError
+    naming `name`."""
+    return data.decode(io.BytesIO(source) if isinstance(source, bytes) else source, name)
 
 
 def _source(item: object, i: int) -> bytes | Path:

@@ -18,15 +18,15 @@ from mlflow.exceptions import MlflowException
 from tqdm import tqdm
 
 from freeze_study.data import DataError
-from freeze_study.data.sources import IMAGE_EXTENSIONS
+from freeze_study.data.folder import IMAGE_EXTENSIONS, is_hidden
+from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import CLASSES_PARAM
 from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode
-from freeze_study.serve.publish import one_line
 
 PROGRESS_FROM = 2 * BATCH_SIZE  # images: smaller jobs get no progress bar
 
 
-class ModelError(ValueError):
+class ModelError(ExpectedError, ValueError):
     """The model URI cannot be loaded as an image classifier; the message names the URI."""
 
 
@@ -63,7 +63,7 @@ def load_classifier(uri: str) -> ImageClassifier:
             return ImageClassifier(mlflow.pytorch.load_model(uri).eval(), classes)
         model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except (MlflowException, OSError) as exc:
-        raise ModelError(f"cannot load model {uri}: {one_line(exc)}") from None
+        raise ModelError(f"cannot load model {uri}: {message_of(exc)}") from None
     if not isinstance(model, ImageClassifier):
         raise ModelError(f"model {uri} is a {type(model).__name__}, not a freeze-study image classifier")
     return model
@@ -71,7 +71,8 @@ def load_classifier(uri: str) -> ImageClassifier:
 
 def image_files(inputs: Iterable[str]) -> tuple[list[Path | str], list[Path]]:
     """(inputs to predict, skipped files): a folder becomes its image files (by extension, recursively,
-    hidden entries left out); a file, or a path that does not exist, is kept as given."""
+    hidden and system entries left out as `data.folder` does); a file, or a path that does not exist, is kept
+    as given."""
     found: list[Path | str] = []
     skipped: list[Path] = []
     for given in inputs:
@@ -80,7 +81,7 @@ def image_files(inputs: Iterable[str]) -> tuple[list[Path | str], list[Path]]:
             found.append(path if path.exists() else given)
             continue
         for p in sorted(path.rglob("*")):
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts):
+            if p.is_file() and not any(is_hidden(part) for part in p.relative_to(path).parts):
                 (found if p.suffix.lower() in IMAGE_EXTENSIONS else skipped).append(p)
     return found, skipped
 

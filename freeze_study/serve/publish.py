@@ -22,6 +22,7 @@ from mlflow.models import infer_signature
 from PIL import Image
 
 from freeze_study.data import IMAGE_SIZE
+from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import (
     CHALLENGER_ALIAS,
     CHAMPION_ALIAS,
@@ -43,7 +44,7 @@ MODEL_CODE = Path(__file__).with_name("model_code.py")
 REQUIREMENTS = ("torch", "torchvision", "pillow", "numpy", "pydantic")
 
 
-class RegistrationError(ValueError):
+class RegistrationError(ExpectedError, ValueError):
     """The sweep recommends no run to register; the message says why."""
 
 
@@ -63,7 +64,7 @@ def register_sweep(experiment: str, sweep_id: str | None, name: str, promote: bo
     try:
         done = register_run(choice.run_id, name, tags, promote)
     except MlflowException as exc:  # e.g. a registry or artifact store that refuses the write
-        raise RegistrationError(f"cannot register run {choice.run_id} as {name}: {one_line(exc)}") from None
+        raise RegistrationError(f"cannot register run {choice.run_id} as {name}: {message_of(exc)}") from None
     said = (
         f"{'registered' if done.created else 'already registered'}: run {choice.run_id} "
         f"({grid_point_name(choice.level, choice.seed)}, val_acc={run[VAL_ACC]:.4f}, test_acc={run[TEST_ACC]:.4f}) "
@@ -116,12 +117,6 @@ def log_classifier(run_id: str) -> str:
             input_example=[_example_jpeg()],
             metadata={**metadata, "source_model": source},
         )
-
-
-def one_line(exc: Exception) -> str:
-    """The first line of an exception's message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _pinned(package: str) -> str:

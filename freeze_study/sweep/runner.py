@@ -20,8 +20,12 @@ from optuna.trial import TrialState
 import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.config import SweepConfig
-from freeze_study.tracking import sweeps
+from freeze_study.data import DataError
+from freeze_study.errors import reason
+from freeze_study.tracking import StoreError, sweeps
 from freeze_study.training import train
+
+STOPS_THE_SWEEP = (DataError, StoreError)  # failures of what every grid point shares: the data, the store
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,9 @@ class _EnqueuedGrid(optuna.samplers.GridSampler):
 
 
 def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run_id: str | None = None) -> SweepResult:
-    """Train every grid point that has no FINISHED child run yet; failures do not stop the others.
+    """Train every grid point that has no FINISHED child run yet; a failed point does not stop the others,
+    except a failure of the data or the store every point shares (`STOPS_THE_SWEEP`), which ends the
+    sweep FAILED and propagates.
 
     Under `mlflow run -e sweep`, `launcher_run_id` (the run it created) becomes the parent
     of a new sweep. Progress lines go to `say`.
@@ -74,7 +80,7 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run
         )
         trained, failures = _run_points(cfg, study, parent_id, todo, say)
     except BaseException as exc:
-        tracking.mark_failed(parent_id, exc)
+        tracking.mark_failed(parent_id, exc, quiet=True)  # `exc` is what propagates
         raise
     sweeps.end_parent(parent_id, failures, len(todo))
     return SweepResult(parent_id, study_name, len(sweeps.finished_points(parent_id)), trained, failures)
@@ -110,11 +116,13 @@ def _run_points(
                 sweeps.child_tags(name, study.study_name, trial.number),
             )
         except Exception as exc:  # noqa: BLE001 - one failed point must not stop the grid
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            trial.set_user_attr(N.FAIL_REASON_ATTR, reason)
+            why = reason(exc)  # one line, naming the file, parameter or URI
+            trial.set_user_attr(N.FAIL_REASON_ATTR, why)
             study.tell(trial, state=TrialState.FAIL)
-            failures[name] = reason
-            say(f"{step} FAILED: {reason}")
+            failures[name] = why
+            say(f"{step} FAILED: {why}")
+            if isinstance(exc, STOPS_THE_SWEEP):
+                raise  # every other point would fail the same way, after the same wait
             continue
         except BaseException:  # Ctrl-C, SIGTERM: the trial ends too, the child run is already KILLED
             study.tell(trial, state=TrialState.FAIL)

@@ -1,8 +1,10 @@
 """What goes to MLflow and where: the only package that chooses the experiment, starts or ends runs,
-or turns on autolog (`runs`), and the one home of what a training run records (`record`)."""
+or turns on autolog (`runs`), checks the store can be used (`store`), and the one home of what a
+training run records (`record`)."""
 
 from freeze_study.tracking import record
 from freeze_study.tracking.runs import (
+    autolog_safe,
     child_runs,
     claim_launcher_run,
     clear_failure,
@@ -12,10 +14,12 @@ from freeze_study.tracking.runs import (
     redact,
     run,
     set_status,
-    use_experiment,
 )
+from freeze_study.tracking.store import StoreError, use_experiment
 
 __all__ = [
+    "StoreError",
+    "autolog_safe",
     "child_runs",
     "claim_launcher_run",
     "clear_failure",

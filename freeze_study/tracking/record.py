@@ -1,12 +1,18 @@
 """What one training run records in the active MLflow run: training says what happened, this says how.
 
-Params: the whole config plus what was resolved from it; the code's git commit; the three
-splits as dataset inputs; the feature cache's costs; the once-only results; the tested
+Params: the whole config plus what was resolved from it, each within MLflow's limits and
+recorded once (a value `mlflow run` recorded in another spelling is kept: MLflow cannot change
+a param); the code's git commit; the config and the class names as artifacts (exact, any length);
+the three splits as dataset inputs; the feature cache's costs; the once-only results; the tested
 checkpoint's per-image evidence on the validation and test splits; the best model.
+Writing the first artifact at run start finds an artifact store that cannot be written
+before any training time is spent.
 """
 
 from __future__ import annotations
 
+import math
+import shlex
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,14 +27,20 @@ from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.models import infer_signature
 from mlflow.utils.git_utils import get_git_commit
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sklearn.metrics import ConfusionMatrixDisplay
 from torch import nn
 
+from freeze_study.config import ConfigError
+from freeze_study.errors import reason
 from freeze_study.names import (
+    AUTOLOG_PARAMS,
     CACHE_BUILD_TIME,
     CACHE_BYTES,
     CACHE_SPILLED,
+    CLASSES_ARTIFACT,
     CLASSES_PARAM,
+    CONFIG_ARTIFACT,
     FEATURE_CACHE_REASON_TAG,
     FEATURE_CACHE_TAG,
     GIT_COMMIT_TAG,
@@ -37,16 +49,64 @@ from freeze_study.names import (
     confusion_artifact,
     predictions_artifact,
 )
+from freeze_study.text import fits, shown
+from freeze_study.tracking.store import StoreError
 
 # MLflow's "context" of a dataset input, per data split.
 INPUT_CONTEXTS = {"train": "training", "validation": "validation", "test": "testing"}
 
 
 def params(values: Mapping[str, str]) -> None:
-    """Log params to the active run, skipping keys it already has (`mlflow run` logs its -P values as typed)."""
+    """Log params to the active run, each value shown (any file name) and cut to MLflow's 6000 characters.
+
+    A key the run already has keeps its value when that is the same value spelled otherwise
+    (`mlflow run -P lr=1e-4` records '1e-4' as typed, `'my data'` shell-quoted): MLflow
+    cannot change a param. Raises ConfigError for a different value, or for a spelling that
+    MLflow's autolog would log again differently (`AUTOLOG_PARAMS`), rejecting its batch.
+    """
     run_id = mlflow.active_run().info.run_id
     existing = mlflow.MlflowClient().get_run(run_id).data.params
-    mlflow.log_params({k: v for k, v in values.items() if k not in existing})
+    new = {}
+    for key, value in values.items():
+        value = fits(shown(value), MAX_PARAM_VAL_LENGTH, f"… (cut at {MAX_PARAM_VAL_LENGTH} characters)")
+        if key not in existing:
+            new[key] = value
+        elif not same_value(existing[key], value):
+            raise ConfigError(
+                f"run {run_id} already has param {key}={existing[key]!r} but uses {key}={value!r}, "
+                "and an MLflow param cannot change"
+            )
+        elif existing[key] != value and key in AUTOLOG_PARAMS:
+            raise ConfigError(
+                f"`mlflow run` recorded {key}={existing[key]!r} as typed, MLflow's autolog records it as {value!r} "
+                f"and an MLflow param cannot change: pass -P {key}={value}"
+            )
+    mlflow.log_params(new)
+
+
+def same_value(recorded: str, value: str) -> bool:
+    """Whether two param strings are one value: equal, equal as numbers ('1e-4', '0.0001'), or equal once
+    shell-unquoted (`mlflow run` quotes values with spaces)."""
+    if recorded == value:
+        return True
+    try:
+        a, b = float(recorded), float(value)
+        return a == b or (math.isnan(a) and math.isnan(b))
+    except ValueError:
+        pass
+    try:
+        return shlex.split(recorded) == [value]
+    except ValueError:
+        return False
+
+
+def config(values: Mapping[str, object]) -> None:
+    """The run's config with its types (`config.json`), written first: raises StoreError, naming the artifact
+    location, when this client cannot write the run's artifacts (found at run start, not after training)."""
+    try:
+        mlflow.log_dict(dict(values), CONFIG_ARTIFACT)
+    except Exception as exc:  # noqa: BLE001 - OSError, HTTP errors, boto errors: all mean "cannot write here"
+        raise StoreError(_cannot_write(exc)) from None
 
 
 def metrics(values: Mapping[str, float], step: int | None = None) -> None:
@@ -72,16 +132,19 @@ def data(spec: str, classes: tuple[str, ...], digest: str) -> None:
     A local folder is recorded as a local source (`DIR/<split>`), anything else as a
     Hugging Face dataset id.
     """
-    params({CLASSES_PARAM: ",".join(classes)})
+    listed = ",".join(classes)
+    params({CLASSES_PARAM: fits(listed, MAX_PARAM_VAL_LENGTH, f"… ({len(classes)} classes: {CLASSES_ARTIFACT})")})
+    mlflow.log_dict({"classes": list(classes)}, CLASSES_ARTIFACT)  # every name, exactly, in label order
     local = Path(spec).is_dir()
     for split, context in INPUT_CONTEXTS.items():
         if local:
             with warnings.catch_warnings():  # MLflow registers its local-file source twice and says so
                 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-                source = resolve_dataset_source(str(Path(spec, split).resolve()))
+                source = resolve_dataset_source(shown(Path(spec, split).resolve()))
         else:
             source = HuggingFaceDatasetSource(path=spec, split=split)
-        mlflow.log_input(MetaDataset(source, name=f"{Path(spec).name}-{split}", digest=digest[:16]), context=context)
+        name = f"{shown(Path(spec).name)}-{split}"
+        mlflow.log_input(MetaDataset(source, name=name, digest=digest[:16]), context=context)
 
 
 def feature_cache(features: bool, reason: str | None, size: int, build_s: float, spilled: int) -> None:
@@ -97,13 +160,25 @@ def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, obje
     `input_example` (e.g. 1 x 3 x 224 x 224 float32) and `metadata` (class names, pre-processing)."""
     with torch.no_grad():
         output = net(torch.from_numpy(input_example)).numpy()
-    mlflow.pytorch.log_model(
-        net,
-        name=MODEL_ARTIFACT,
-        signature=infer_signature(input_example, output),
-        serialization_format="pickle",
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
-        metadata=dict(metadata),
+    try:
+        mlflow.pytorch.log_model(
+            net,
+            name=MODEL_ARTIFACT,
+            signature=infer_signature(input_example, output),
+            serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
+            metadata=dict(metadata),
+        )
+    except (OSError, mlflow.exceptions.MlflowException) as exc:
+        raise StoreError(_cannot_write(exc)) from None
+
+
+def _cannot_write(exc: BaseException) -> str:
+    uri = mlflow.get_artifact_uri()
+    return (
+        f"cannot write the artifacts of run {mlflow.active_run().info.run_id} to {uri} ({reason(exc)}); "
+        "make that location writable for this user, or point the experiment at one that is "
+        "(a tracking server: mlflow server --artifacts-destination DIR serves them for its clients)"
     )
 
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 
 import mlflow
 from mlflow.entities import RunStatus
+from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
+from freeze_study import errors
 from freeze_study.names import ERROR_TAG, FAILED, FINISHED, KILLED, PARENT_RUN_TAG
+from freeze_study.text import fits
+from freeze_study.tracking.store import check_launcher_store, use_experiment
 
 LAUNCHER_RUN_ENV = "MLFLOW_RUN_ID"  # set by `mlflow run` for the entry point's process
 
@@ -24,20 +29,32 @@ def claim_launcher_run() -> str | None:
     """The id of the run `mlflow run` created for this process, or None; claimed once.
 
     The variable is removed, so neither MLflow nor a later run of this process resumes
-    that run implicitly: whoever needs it is given the id.
+    that run implicitly: whoever needs it is given the id. Raises StoreError when that run
+    is in another store than this process's (a relative URI seen from another folder).
     """
-    return os.environ.pop(LAUNCHER_RUN_ENV, None)
-
-
-def use_experiment(name: str) -> None:
-    """Make `name` the active experiment (created if missing)."""
-    mlflow.set_experiment(name)
+    run_id = os.environ.pop(LAUNCHER_RUN_ENV, None)
+    if run_id:
+        check_launcher_store(run_id)
+    return run_id
 
 
 def enable_autolog() -> None:
     """MLflow's Lightning autolog (per-epoch metrics, optimizer params); the best model is logged by
-    `record.model`, not by autolog."""
-    mlflow.pytorch.autolog(log_models=False, checkpoint=False, silent=True)
+    `record.model`, not by autolog. Not silent: an autolog failure is a warning (an error in MLflow's
+    autologging test mode, as the tests run)."""
+    mlflow.pytorch.autolog(log_models=False, checkpoint=False, silent=False)
+
+
+def autolog_safe(optimizer):
+    """`optimizer`, with the learning rate left out of what autolog logs from its `defaults`.
+
+    The learning rate is the run's `lr` param already, possibly as `mlflow run -P lr=1e-4`
+    recorded it; autolog would log '0.0001' under the same key, and the store would reject its
+    whole batch (optimizer name, betas, eps, weight decay with it). `defaults` only serve
+    param groups added later, which this study never adds.
+    """
+    optimizer.defaults.pop("lr", None)
+    return optimizer
 
 
 @contextlib.contextmanager
@@ -67,19 +84,32 @@ def run(
     try:
         yield active
     except BaseException as exc:
-        mark_failed(active.info.run_id, exc)
+        mark_failed(active.info.run_id, exc, quiet=True)
         raise
     else:
         mlflow.end_run(FINISHED)
 
 
-def mark_failed(run_id: str, exc: BaseException) -> None:
-    """Record why a run failed (`error` tag) and end it FAILED, or KILLED for Ctrl-C or SIGTERM."""
+def mark_failed(run_id: str, exc: BaseException, quiet: bool = False) -> None:
+    """Record why a run failed (`error` tag: one line, and a bug's traceback) and end it FAILED, or KILLED
+    for Ctrl-C or SIGTERM. `quiet`: a store that cannot record it is a warning, so `exc` is what propagates."""
+    try:
+        _mark_failed(run_id, exc)
+    except Exception as failure:
+        if not quiet:
+            raise
+        warnings.warn(f"could not record why run {run_id} failed: {errors.reason(failure)}", stacklevel=3)
+        if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:
+            with contextlib.suppress(Exception):  # end_run leaves the run inactive here before it writes
+                mlflow.end_run(FAILED)
+
+
+def _mark_failed(run_id: str, exc: BaseException) -> None:
     if isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt):
         exc = exc.__context__  # Lightning turns an interrupt into exit(1) after shutting down gracefully
     status = KILLED if isinstance(exc, KeyboardInterrupt) else FAILED
     client = mlflow.MlflowClient()
-    client.set_tag(run_id, ERROR_TAG, f"{type(exc).__name__}: {exc}"[:5000])
+    client.set_tag(run_id, ERROR_TAG, fits(errors.record(exc), MAX_TAG_VAL_LENGTH, "…"))
     active = mlflow.active_run()
     if active is not None and active.info.run_id == run_id:
         mlflow.end_run(status)

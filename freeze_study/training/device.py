@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from freeze_study.config import TrainConfig
+from freeze_study.config import ConfigError, TrainConfig
 
 
 class Device(NamedTuple):
@@ -24,13 +24,26 @@ class Device(NamedTuple):
 
 def resolve_device(cfg: TrainConfig) -> Device:
     """`cfg`'s accelerator and precision, "auto" resolved: CUDA when available; 16-mixed on CUDA,
-    bf16-mixed on CPUs with AMX, else fp32 (32-true)."""
+    bf16-mixed on CPUs with AMX, else fp32 (32-true).
+
+    Raises ConfigError for what this machine cannot run as asked, before a run starts: CUDA
+    without a GPU, 16-mixed on the CPU (Lightning would quietly run bf16-mixed), bf16 on a GPU
+    without it.
+    """
     accelerator = cfg.accelerator
     if accelerator == "auto":
         accelerator = "cuda" if torch.cuda.is_available() else "cpu"
+    elif accelerator == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("invalid accelerator='cuda': torch sees no CUDA device here; use --accelerator cpu or auto")
     precision = cfg.precision
     if precision == "auto":
         precision = "16-mixed" if accelerator == "cuda" else "bf16-mixed" if _cpu_has_amx() else "32-true"
+    elif precision == "16-mixed" and accelerator == "cpu":
+        raise ConfigError(
+            "invalid precision='16-mixed' on the CPU: Lightning would run bf16-mixed instead; use 32-true or bf16-mixed"
+        )
+    elif precision == "bf16-mixed" and accelerator == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("invalid precision='bf16-mixed': this GPU has no bfloat16; use 16-mixed or 32-true")
     return Device(accelerator, precision)
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from freeze_study import tracking
 from freeze_study.model import FrozenCut
 from freeze_study.names import EPOCH_TIME, SPLIT_METRICS, VAL_ACC, VAL_LOSS
 
@@ -79,4 +80,4 @@ class FreezeClassifier(pl.LightningModule):
         self.history.append({VAL_LOSS: float(metrics[VAL_LOSS]), VAL_ACC: float(metrics[VAL_ACC]), EPOCH_TIME: seconds})
 
     def configure_optimizers(self):
-        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.lr)
+        return tracking.autolog_safe(torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.lr))

@@ -6,6 +6,7 @@ recorded, and how, is `tracking.record`'s business; this module says what happen
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from contextlib import ExitStack
@@ -81,6 +82,7 @@ def train(
                 FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
             }
         )
+        tracking.record.config(dataclasses.asdict(cfg))  # the first artifact: an unwritable store fails here
         tracking.record.source_commit()
         data = load_data(cfg.data)
         tracking.record.data(data.spec, data.classes, data.digest)
