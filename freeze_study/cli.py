@@ -1,8 +1,8 @@
-"""The command line: `freeze-study train|sweep|report|bench`. Parse, build the config, call, exit code.
+"""The command line: `freeze-study train|sweep|worker|report|bench`. Parse, build the config, call, exit code.
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
-unusable data or weights, nothing to report) print one line and exit 2.
+unusable data, weights or storage, nothing to report) print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from freeze_study import tracking
 from freeze_study.bench import BenchConfig
-from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name
+from freeze_study.config import HOST_SETTINGS, ConfigError, SweepConfig, TrainConfig, experiment_name
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -72,16 +72,30 @@ def _sweep(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     from freeze_study.sweep import run_sweep
 
     given = {k: v or None for k, v in _fields_of(SweepConfig, args).items() if k in ("storage", "study_name")}
-    cfg = SweepConfig(levels=args.levels, seeds=args.seeds, train=train_config(args), **given)
-    result = run_sweep(cfg, launcher_run_id=launcher_run_id)
+    coordination = {k: v for k, v in _fields_of(SweepConfig, args).items() if k not in ("storage", "study_name")}
+    cfg = SweepConfig(train=train_config(args), **{**coordination, **given})
+    tracking.use_worker_http_defaults()
+    return _finish(run_sweep(cfg, launcher_run_id=launcher_run_id), args.report, cfg.train.experiment_name())
+
+
+def _worker(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    from freeze_study.sweep import run_worker
+
+    tracking.use_worker_http_defaults()
+    result = run_worker(args.storage, args.study, {k: getattr(args, k) for k in HOST_SETTINGS})
+    return _finish(result, args.report, experiment_name())
+
+
+def _finish(result, write_report: bool, experiment: str | None) -> int:
+    """Say how the sweep stands; the worker that closed it writes the report if asked."""
     print(
-        f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
-        f"{result.trained} trained now, {len(result.failures)} failed"
+        f"sweep {result.parent_run_id}: {result.finished} grid points finished, "
+        f"{result.trained} trained by this worker, {len(result.failures)} failed"
     )
     if result.failures:
         print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
-    if args.report and result.finished:
-        report(cfg.train.experiment_name(), result.parent_run_id)
+    if write_report and result.finished and result.closed:
+        report(experiment, result.parent_run_id)
     return 1 if result.failures else 0
 
 
@@ -137,6 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_fields(p, TrainConfig, skip=("freeze", "seed"))
     p.set_defaults(func=_sweep)
 
+    p = sub.add_parser("worker", help="join a running sweep and train its queued grid points (config read from it)")
+    p.add_argument(
+        "--storage", required=True, help="the sweep's Optuna storage URL, e.g. postgresql://USER@HOST/optuna"
+    )
+    p.add_argument("--study", default=None, help="the sweep's Optuna study name (default: the storage's only study)")
+    p.add_argument("--report", action="store_true", help="if this worker closes the sweep, write the report")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in HOST_SETTINGS:  # a host's own settings; the rest is the sweep's
+            flag = f"--{f.name.replace('_', '-')}"
+            p.add_argument(
+                flag,
+                dest=f.name,
+                type=type(f.default) if f.default is not None else str,
+                default=None,
+                help=f"{f.metadata['help']} (default: the sweep's)",
+            )
+    p.set_defaults(func=_worker)
+
     p = sub.add_parser("bench", help="seconds per epoch with and without the feature cache, per level")
     add_fields(p, BenchConfig)
     add_fields(p, TrainConfig, skip=("freeze", "epochs", "patience", "feature_cache", "experiment"))
@@ -157,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     from freeze_study.data import DataError
     from freeze_study.model import WeightsError
     from freeze_study.report import ReportError
+    from freeze_study.sweep import StorageError
 
     signal.signal(signal.SIGTERM, _interrupt)
     launcher_run_id = tracking.claim_launcher_run()  # the run `mlflow run` created, if any
@@ -168,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             tracking.mark_failed(launcher_run_id, exc)  # no run started yet: fail the launcher's
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
-    except (DataError, WeightsError, ReportError) as exc:
+    except (DataError, WeightsError, ReportError, StorageError) as exc:
         print(f"freeze-study: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 import freeze_study.names as N
-import freeze_study.sweep.runner as sweep_module
+import freeze_study.sweep.worker as sweep_module
 from freeze_study.cli import main
 from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.sweep import run_sweep

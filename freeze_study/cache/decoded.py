@@ -14,16 +14,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from freeze_study.cache.scratch import DECODED_FOLDER, owned_prefix
 from freeze_study.data import IMAGE_SIZE, PREPROCESSING, Data, Split
+from freeze_study.names import DECODING_SCRATCH
 
 
 def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:
     """The split decoded and resized once, as a read-only uint8 memmap (built on first use)."""
     key = hashlib.sha256(f"{data.digest}|{split.name}|{PREPROCESSING}".encode()).hexdigest()[:24]
-    path = root / "decoded" / f"{key}.npy"
+    path = root / DECODED_FOLDER / f"{key}.npy"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=owned_prefix(DECODING_SCRATCH), suffix=".tmp")
         os.close(fd)
         try:
             out = np.lib.format.open_memmap(

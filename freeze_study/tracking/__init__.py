@@ -1,5 +1,6 @@
 """What goes to MLflow and where: the only package that chooses the experiment, starts or ends runs,
-or turns on autolog (`runs`), and the one home of what a training run records (`record`)."""
+or turns on autolog (`runs`), the one home of what a training run records (`record`), a sweep's parent
+and children (`sweeps`), and how a worker reaches a shared tracking server (`server`)."""
 
 from freeze_study.tracking import record
 from freeze_study.tracking.runs import (
@@ -14,6 +15,7 @@ from freeze_study.tracking.runs import (
     set_status,
     use_experiment,
 )
+from freeze_study.tracking.server import use_tracking_uri, use_worker_http_defaults
 
 __all__ = [
     "child_runs",
@@ -27,4 +29,6 @@ __all__ = [
     "run",
     "set_status",
     "use_experiment",
+    "use_tracking_uri",
+    "use_worker_http_defaults",
 ]

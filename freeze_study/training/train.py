@@ -6,7 +6,6 @@ recorded, and how, is `tracking.record`'s business; this module says what happen
 
 from __future__ import annotations
 
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,11 +15,13 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from freeze_study import tracking
+from freeze_study.cache.scratch import scratch_dir
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, load_data
 from freeze_study.model import count_params, export_model, frozen_stages_param
 from freeze_study.names import (
     BEST_EPOCH,
+    CHECKPOINT_SCRATCH,
     EPOCHS_RUN,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
@@ -80,7 +81,7 @@ def train(
         )
         data = load_data(cfg.data)
         tracking.record.data(data.spec, data.classes, data.digest)
-        with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
+        with scratch_dir(CHECKPOINT_SCRATCH) as ckpt_dir, ExitStack() as spill:
             run = prepare(cfg, data, device, spill)
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
