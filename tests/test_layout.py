@@ -12,6 +12,7 @@ PACKAGE = PROJECT / "freeze_study"
 LAYERS = {
     "names": 0,
     "config": 1,
+    "scratch": 1,  # names of temporary files, used by cache, training and sweep
     "data": 2,
     "model": 2,
     "tracking": 2,

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from freeze_study.cache.scratch import DECODED_FOLDER, owned_prefix
 from freeze_study.data import IMAGE_SIZE, PREPROCESSING, Data, Split
 from freeze_study.names import DECODING_SCRATCH
+from freeze_study.scratch import DECODED_FOLDER, owned_prefix
 
 
 def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:

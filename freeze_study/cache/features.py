@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from freeze_study.cache.decoded import decoded_images
-from freeze_study.cache.scratch import scratch_dir
 from freeze_study.config import TrainConfig
 from freeze_study.data import Data, ImageDataset, make_loader, normalize, to_input, worker_count
 from freeze_study.names import FEATURES_SCRATCH
+from freeze_study.scratch import scratch_dir
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,26 @@ import os
 import socket
 import threading
 import warnings
+from collections.abc import Callable
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from freeze_study.names import HEARTBEAT_ATTR, WORKER_ATTR
+from freeze_study.names import HEARTBEAT_ATTR, KILLED, WORKER_ATTR
+from freeze_study.tracking import sweeps
 
 _log = logging.getLogger(__name__)
+BEAT_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC
+
+
+def beat_age(trial: FrozenTrial) -> float | None:
+    """Seconds since the trial's last heartbeat (None before its first)."""
+    beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+    if not beat or beat[0] != trial.number:
+        return None
+    then = datetime.datetime.strptime(beat[1], BEAT_FORMAT).replace(tzinfo=datetime.UTC)
+    return (datetime.datetime.now(datetime.UTC) - then).total_seconds()
 
 
 def worker_id() -> str:
@@ -53,7 +65,7 @@ class Heartbeat:
     def beat(self) -> None:
         """Optuna's heartbeat record, and [trial number, UTC time] for the people reading why a trial was lost."""
         self.storage.record_heartbeat(self.trial_id)
-        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        now = datetime.datetime.now(datetime.UTC).strftime(BEAT_FORMAT)
         self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT_ATTR, [self.number, now])
 
     def _run(self) -> None:
@@ -129,3 +141,21 @@ def retry_history(trial: FrozenTrial) -> list[int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return RetryHeartbeatStaleTrialCallback.retry_history(trial)
+
+
+def finished_late(study: optuna.Study, number: int, name: str, run_id: str, say: Callable[[str], None]) -> None:
+    """A worker finished grid point `name` (run `run_id`) after others declared its trial `number` lost.
+
+    If the retry is training or has finished, the retry's run counts and this one ends
+    KILLED; if it is still queued, this run counts (the retry is pruned when taken, its point
+    being done); if the retry failed or none was queued, this run counts.
+    """
+    trials = study.get_trials(deepcopy=False)
+    active = (TrialState.RUNNING, TrialState.COMPLETE)
+    retry = next((t for t in trials if number in retry_history(t) and t.state in active), None)
+    if retry is None:
+        say(f"{name}: trial {number} was declared lost, but its run {run_id} finished and counts")
+        return
+    reason = f"finished after trial {number} was declared lost; trial {retry.number} trains the point again"
+    sweeps.end_child(run_id, KILLED, reason)
+    say(f"{name}: run {run_id} {reason}")

@@ -24,8 +24,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 import freeze_study.names as N
 from freeze_study import tracking
-from freeze_study.cache.scratch import remove_orphans, scratch_roots
 from freeze_study.config import HOST_SETTINGS, SweepConfig
+from freeze_study.scratch import remove_orphans, scratch_roots
 from freeze_study.sweep.heartbeat import LostTrials, lost_reason
 from freeze_study.sweep.storage import Storage, StorageError
 from freeze_study.tracking import sweeps
@@ -77,15 +77,17 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
             if stored and SweepConfig.from_attrs(stored, url, name).key() != cfg.key():
                 raise StorageError(f"study {name!r} in {tracking.redact(url)} holds another sweep: choose another name")
             parent_id = study.user_attrs.get(N.PARENT_RUN_ATTR)
-            if parent_id is None:  # a new study
+            new = parent_id is None
+            if new:
                 parent_id = sweeps.find_or_create_parent(cfg, launcher_run_id)
-                sweeps.describe_parent(parent_id, cfg, name, url)
             else:
                 sweeps.joined(launcher_run_id, parent_id)
             if not stored:  # a new study, or one from before the config was stored
                 _describe_study(study, cfg, parent_id, experiment_id)
             local = {k: getattr(cfg.train, k) for k in HOST_SETTINGS}
             shared = SweepConfig.from_attrs(study.user_attrs[N.SWEEP_CONFIG_ATTR], url, name, **local)
+            if new:
+                sweeps.describe_parent(parent_id, shared, name, url)  # the config every worker trains with
             return _ready(storage, shared, parent_id, created, say)
     except BaseException:
         storage.close()
@@ -139,6 +141,7 @@ def _ready(storage: Storage, cfg: SweepConfig, parent_id: str, created: bool, sa
     """Under the study's lock: end what lost workers left, queue the points left, set the parent RUNNING."""
     lost = LostTrials(cfg.max_retries)
     rdb = storage.rdb(cfg.heartbeat_s, cfg.grace_period_s, lost)
+    storage.retire(keep=rdb)  # the planning connections
     study = optuna.load_study(study_name=cfg.study_name, storage=rdb, sampler=grid_sampler(cfg))
     noticed = lost.fail(study, rdb, cfg.grace_period_s, all_running=storage.dialect == "sqlite")
     end_lost_runs(study, parent_id, cfg, say, noticed)

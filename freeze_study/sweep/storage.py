@@ -94,6 +94,13 @@ class Storage:
         self._rdb.append(storage)
         return storage
 
+    def retire(self, keep: optuna.storages.RDBStorage) -> None:
+        """Close the connections of every RDBStorage opened here but `keep`."""
+        for storage in self._rdb:
+            if storage is not keep:
+                storage.engine.dispose()
+        self._rdb = [keep]
+
     def close(self) -> None:
         """Release the locks and close every connection this worker opened."""
         for storage in self._rdb:

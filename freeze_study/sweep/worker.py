@@ -11,7 +11,6 @@ running; whoever settles the parent last (under the study's lock) closes it.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from optuna.trial import TrialState
 
 import freeze_study.names as N
 from freeze_study import tracking
-from freeze_study.sweep.heartbeat import Heartbeat, lost_reason, worker_id
+from freeze_study.sweep.heartbeat import Heartbeat, beat_age, finished_late, lost_reason, worker_id
 from freeze_study.sweep.planner import Plan, end_lost_runs, point_of
 from freeze_study.tracking import sweeps
 from freeze_study.training import TrainResult, train
@@ -121,7 +120,7 @@ def _run_point(
         study.enqueue_trial({N.FREEZE_PARAM: point[0], N.SEED_PARAM: point[1]}, user_attrs={N.GRID_POINT_ATTR: name})
         raise
     if not _tell(trial, study, None, {N.RUN_ID_ATTR: result.run_id, N.TEST_ACC: result.test_acc}, result.val_acc):
-        say(f"{name}: run {result.run_id} finished after this worker was declared lost (trial {trial.number})")
+        finished_late(plan.study, trial.number, name, result.run_id, say)
         return None
     return name, result
 
@@ -184,14 +183,14 @@ def _abandon(plan: Plan, exc: BaseException) -> None:
 
 
 def _say_waiting(plan: Plan, running: list, seen: frozenset | None, say: Callable[[str], None]) -> frozenset:
-    now = datetime.datetime.now(datetime.UTC)
+    """Say which points run where, once each time that changes."""
     held = frozenset(t.number for t in running)
     if held != seen:
         where = []
         for t in running:
-            beat = t.system_attrs.get(N.HEARTBEAT_ATTR)
-            age = f"{(now - datetime.datetime.fromisoformat(beat[1])).total_seconds():.0f}s ago" if beat else "none yet"
-            where.append(f"{point_of(t)} on {t.system_attrs.get(N.WORKER_ATTR, '?')} (last heartbeat {age})")
+            age = beat_age(t)
+            last = "none yet" if age is None else f"{age:.0f}s ago"
+            where.append(f"{point_of(t)} on {t.system_attrs.get(N.WORKER_ATTR, '?')} (last heartbeat {last})")
         say(
             f"waiting: nothing queued; {len(running)} grid point(s) running on other workers: {'; '.join(where)}. "
             f"A point whose worker sends no heartbeat for {plan.cfg.grace_period_s}s is retried here."

@@ -15,7 +15,6 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from freeze_study import tracking
-from freeze_study.cache.scratch import scratch_dir
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, load_data
 from freeze_study.model import count_params, export_model, frozen_stages_param
@@ -36,6 +35,7 @@ from freeze_study.names import (
     VAL_LOSS,
     grid_point_name,
 )
+from freeze_study.scratch import scratch_dir
 from freeze_study.training.device import resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 

@@ -61,10 +61,14 @@ def remove_orphans(roots: Iterable[str | Path], pid: int | None = None) -> list[
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux)
+        return True
