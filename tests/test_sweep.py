@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 
 import optuna
 import pytest
@@ -58,6 +60,8 @@ def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monke
     child = finished[0]
     assert child.data.params["epochs"] == "1" and child.data.metrics[N.TEST_ACC] >= 0
     assert child.data.tags[N.STUDY_NAME_TAG] == parent.data.tags[N.STUDY_NAME_TAG]
+    assert {r.data.tags[N.WORKER_TAG] for r in finished} == {f"{socket.gethostname()}:{os.getpid()}"}
+    assert parent.data.metrics[N.WORKERS_METRIC] == 1
 
     study = optuna.load_study(
         study_name=parent.data.tags[N.STUDY_NAME_TAG], storage=f"sqlite:///{tmp_path / 'optuna.db'}"

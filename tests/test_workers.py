@@ -41,16 +41,19 @@ def study_of(parent, storage: str) -> optuna.Study:
     return optuna.load_study(study_name=parent.data.tags[N.STUDY_NAME_TAG], storage=storage)
 
 
-def kill_when_training(procs: list[subprocess.Popen], cache: Path, timeout: float = 300) -> subprocess.Popen:
-    """SIGKILL the first worker seen training (its spilled features exist: `--cache-memory-gib 0`)."""
+def kill_when_training(
+    procs: list[subprocess.Popen], cache: Path, sig: int = signal.SIGKILL, timeout: float = 300
+) -> subprocess.Popen:
+    """Send `sig` to the first worker seen training (its spilled features exist: `--cache-memory-gib 0`)
+    and wait for it to end."""
     by_pid = {p.pid: p for p in procs}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for folder in cache.glob(f"{N.FEATURES_SCRATCH}*@{HOST}-*"):
             pid = int(folder.name.removeprefix(N.FEATURES_SCRATCH).split("@")[0])
             if pid in by_pid:
-                by_pid[pid].send_signal(signal.SIGKILL)
-                by_pid[pid].wait()  # reaped: its pid is gone
+                by_pid[pid].send_signal(sig)
+                by_pid[pid].wait(timeout=120)  # reaped: its pid is gone
                 return by_pid[pid]
         assert all(p.poll() is None for p in procs), "a worker ended before it could be killed"
         time.sleep(0.02)
@@ -122,16 +125,21 @@ def test_a_worker_rides_out_a_tracking_server_restart(shared, tiny_config, tmp_p
     while not list((tmp_path / "tmp").glob(f"{N.CHECKPOINT_SCRATCH}*/*.ckpt")):  # epoch 0 is done
         assert proc.poll() is None and time.monotonic() < deadline, logs(tmp_path, 1)
         time.sleep(0.05)
+    down = time.time()
     shared.stack.kill_mlflow()
     time.sleep(3)
     shared.stack.script("start")  # PostgreSQL still runs: starts the mlflow server again
+    up = time.time()
     assert finish([proc]) == [0], logs(tmp_path, 1)
     (parent,) = sweep_parents(shared.client, shared.experiment)
     (child,) = children(shared.client, parent.info.run_id, experiment=shared.experiment)
     assert parent.info.status == child.info.status == N.FINISHED
+    during = []
     for name in N.EPOCH_METRICS:
         history = shared.client.get_metric_history(child.info.run_id, name)
         assert sorted(m.step for m in history) == list(range(epochs)), name
+        during += [m.step for m in history if down * 1000 < m.timestamp < up * 1000]
+    assert during  # epochs recorded while the server was down arrived after it came back
     for name in (N.TEST_ACC, N.FIT_TIME, N.EPOCHS_RUN):
         assert len(shared.client.get_metric_history(child.info.run_id, name)) == 1, name
 
@@ -189,22 +197,33 @@ def test_optuna_in_mlflow_database_is_refused(shared, tiny_config, capsys):
 
 
 @pytest.mark.slow
-def test_a_sweep_killed_mid_trial_and_run_again(store, tiny_config, tmp_path, isolated_cache, monkeypatch):
-    """SQLite, one worker: the rerun ends the killed point's run KILLED and trains it once."""
+def test_a_sweep_stopped_then_killed_mid_trial_and_run_again(store, tiny_config, tmp_path, isolated_cache, monkeypatch):
+    """SQLite, one worker at a time: SIGTERM puts the point back and ends the runs KILLED; after a SIGKILL
+    the next run ends the lost point's run KILLED with the reason; the rerun trains each point once."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where both look for checkpoints
     (tmp_path / "tmp").mkdir()
     args = sweep_args(tiny_config, "4", "1,2") + ["--cache-memory-gib", "0"]
-    procs = start_together([args], {"TMPDIR": str(tmp_path / "tmp")}, tmp_path)
-    killed = kill_when_training(procs, isolated_cache)
-    assert main(args) == 0
+    env = {"TMPDIR": str(tmp_path / "tmp"), "OMP_NUM_THREADS": "1"}
+    (tmp_path / "a").mkdir()
+    stopped = kill_when_training(start_together([args], env, tmp_path / "a"), isolated_cache, signal.SIGTERM)
+    assert stopped.returncode != 0
     (parent,) = sweep_parents(store)
-    assert parent.info.status == N.FINISHED
+    assert parent.info.status == N.KILLED and "grid points left in the queue" in parent.data.tags[N.ERROR_TAG]
+    (first,) = children(store, parent.info.run_id)
+    assert first.info.status == N.KILLED and "signal 15" in first.data.tags[N.ERROR_TAG]
+
+    (tmp_path / "b").mkdir()
+    killed = kill_when_training(start_together([args], env, tmp_path / "b"), isolated_cache)
+    assert main(args) == 0
+    parent = store.get_run(parent.info.run_id)
+    assert parent.info.status == N.FINISHED and N.ERROR_TAG not in parent.data.tags
     runs = children(store, parent.info.run_id)
     finished = sorted(r.info.run_name for r in runs if r.info.status == N.FINISHED)
     assert finished == ["freeze=4 seed=1", "freeze=4 seed=2"]
-    (dead,) = [r for r in runs if r.info.status == N.KILLED]
+    (dead,) = [r for r in runs if r.info.status == N.KILLED and r.info.run_id != first.info.run_id]
     assert dead.data.tags[N.ERROR_TAG].startswith(f"lost: worker {HOST}:{killed.pid} stopped sending heartbeats")
-    assert list(isolated_cache.glob(f"*{killed.pid}@*")) == list((tmp_path / "tmp").glob(f"*{killed.pid}@*")) == []
+    for pid in (stopped.pid, killed.pid):
+        assert list(isolated_cache.glob(f"*{pid}@*")) == list((tmp_path / "tmp").glob(f"*{pid}@*")) == []
 
 
 def test_a_second_worker_on_sqlite_is_told_in_one_line(store, tracking_uri, tiny_config, tmp_path, capsys):

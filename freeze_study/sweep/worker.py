@@ -175,8 +175,10 @@ def _abandon(plan: Plan, exc: BaseException) -> None:
                 return  # they will settle it
             left = len(plan.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
             note = f"{left} grid points left in the queue for the next worker"
-            interrupted = isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt)
-            cause = KeyboardInterrupt(f"{exc!r}; {note}") if interrupted else RuntimeError(f"{exc!r}; {note}")
+            if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+                cause = KeyboardInterrupt(f"the worker was interrupted (Ctrl-C or SIGTERM); {note}")
+            else:
+                cause = RuntimeError(f"the worker stopped on {type(exc).__name__}: {exc}; {note}")
             tracking.mark_failed(plan.parent_id, cause)
     except Exception:  # noqa: BLE001 - the original error matters more
         pass
