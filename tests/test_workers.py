@@ -255,7 +255,7 @@ def test_unusable_storage_is_named(store, tracking_uri, tiny_config, capsys, sto
 
 def test_worker_without_a_sweep_is_told(store, tmp_path, capsys):
     assert main(["worker", "--storage", f"sqlite:///{tmp_path / 'empty.db'}"]) == 2
-    assert "no sweep None in sqlite:///" in capsys.readouterr().err
+    assert "no sweep in sqlite:///" in capsys.readouterr().err
 
 
 def test_sweep_config_travels_through_the_study(tiny_config):

@@ -103,11 +103,14 @@ def join(url: str, name: str | None, local: dict, say: Callable[[str], None] = p
     storage = Storage(url, mlflow.get_tracking_uri())
     try:
         names = optuna.get_all_study_names(storage.rdb())
-        if name is None and len(names) == 1:
-            name = names[0]
+        where = tracking.redact(url)
+        if not names:
+            raise StorageError(f"no sweep in {where}: start one with `freeze-study sweep ... --storage {where}`")
+        if name is None and len(names) > 1:
+            raise StorageError(f"several sweeps in {where} ({', '.join(names)}): choose one with --study")
+        name = name or names[0]
         if name not in names:
-            there = ", ".join(names) or "none"
-            raise StorageError(f"no sweep {name!r} in {tracking.redact(url)} (studies there: {there}); give --study")
+            raise StorageError(f"no sweep {name!r} in {where} (studies there: {', '.join(names)})")
         with storage.exclusive(name):
             study = optuna.load_study(study_name=name, storage=storage.rdb())
             if N.SWEEP_CONFIG_ATTR not in study.user_attrs:
