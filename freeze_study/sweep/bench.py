@@ -112,7 +112,10 @@ class _ConnectionSampler:
 
     def __init__(self, storage: str):
         self.database = make_url(storage).database
-        self.engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool)
+        # AUTOCOMMIT: inside one transaction pg_stat_activity keeps showing its first snapshot
+        self.engine = sqlalchemy.create_engine(
+            storage, poolclass=sqlalchemy.pool.NullPool, isolation_level="AUTOCOMMIT"
+        )
         self.most, self._stop = 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
