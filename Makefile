@@ -13,7 +13,22 @@ SWEEP_ARGS ?=  # any other `freeze-study sweep` flags, e.g. SWEEP_ARGS="--featur
 
 BENCH_DATA ?= ../shared/beans
 
-.PHONY: install test test-fast lint format sweep report bench clean
+# The shared stack (`make server`) and a worker that joins a sweep on it (`make worker`); see README "Many machines".
+STACK_DIR ?= .stack
+PG_PORT ?= 5432
+MLFLOW_PORT ?= 5000
+STORAGE ?= postgresql://freeze_study@127.0.0.1:$(PG_PORT)/optuna
+TRACKING ?= http://127.0.0.1:$(MLFLOW_PORT)
+# STUDY: the sweep's study name (may be left out when the storage holds one); WORKER_ARGS e.g. "--num-workers 8"
+STUDY ?=
+WORKER_ARGS ?=
+# BIND=0.0.0.0 lets workers on other hosts in; MLflow then needs ALLOWED_HOSTS, e.g. server.lan:5000
+BIND ?= 127.0.0.1
+ALLOWED_HOSTS ?=
+STACK_ENV = STACK_DIR=$(STACK_DIR) PG_PORT=$(PG_PORT) MLFLOW_PORT=$(MLFLOW_PORT) MLFLOW=$(BIN)/mlflow \
+	BIND=$(BIND) ALLOWED_HOSTS=$(ALLOWED_HOSTS)
+
+.PHONY: install test test-fast lint format sweep report bench server server-stop worker clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +67,19 @@ report: install
 # Seconds per epoch with and without the feature cache, per level (random init: no download).
 bench: install
 	$(BIN)/freeze-study bench --data $(BENCH_DATA) --weights none
+
+# PostgreSQL (databases optuna and mlflow, 127.0.0.1 only, generated password in $(STACK_DIR)/pgpass)
+# and an `mlflow server` on it at 127.0.0.1:$(MLFLOW_PORT) serving the artifacts.
+server: install
+	$(STACK_ENV) scripts/stack start
+
+server-stop:
+	$(STACK_ENV) scripts/stack stop
+
+# Join a sweep on the stack: `make worker` on each machine (or once per GPU, with CUDA_VISIBLE_DEVICES).
+worker: install
+	$(if $(wildcard $(STACK_DIR)/pgpass),PGPASSFILE=$(abspath $(STACK_DIR))/pgpass) MLFLOW_TRACKING_URI=$(TRACKING) \
+		$(BIN)/freeze-study worker --storage $(STORAGE) $(if $(strip $(STUDY)),--study $(STUDY)) $(WORKER_ARGS)
 
 clean:
 	rm -rf reports lightning_logs .pytest_cache

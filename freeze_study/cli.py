@@ -1,4 +1,4 @@
-"""The command line: `freeze-study train|sweep|report|bench|register|predict`. Parse, build the config, call, exit code.
+"""The command line: `freeze-study train|sweep|worker|report|bench|register|predict`: parse, config, call, exit.
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from freeze_study import exits, tracking
 from freeze_study.bench import BenchConfig
-from freeze_study.config import ConfigError, SweepConfig, TrainConfig, experiment_name, model_name
+from freeze_study.config import HOST_SETTINGS, ConfigError, SweepConfig, TrainConfig, experiment_name, model_name
 
 # says that MLflow does not validate the classifier's `list[bytes | str | Path]` input (the classifier does)
 TYPE_HINT_LOGGER = "mlflow.types.type_hints"
@@ -98,19 +98,34 @@ def _sweep(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     from freeze_study.sweep import run_sweep
 
     given = {k: v or None for k, v in _fields_of(SweepConfig, args).items() if k in ("storage", "study_name")}
-    cfg = SweepConfig(levels=args.levels, seeds=args.seeds, train=train_config(args), **given)
+    coordination = {k: v for k, v in _fields_of(SweepConfig, args).items() if k not in ("storage", "study_name")}
+    cfg = SweepConfig(train=train_config(args), **{**coordination, **given})
     name = model_name(args.model_name, cfg.train.experiment_name())  # a bad name stops before training
-    result = run_sweep(cfg, launcher_run_id=launcher_run_id)
+    tracking.use_worker_http_defaults()
+    return _finish(run_sweep(cfg, launcher_run_id=launcher_run_id), args, name)
+
+
+def _worker(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    from freeze_study.sweep import run_worker
+
+    tracking.use_worker_http_defaults()
+    result = run_worker(args.storage, args.study, {k: getattr(args, k) for k in HOST_SETTINGS})
+    return _finish(result, args, model_name(args.model_name, result.experiment))
+
+
+def _finish(result, args: argparse.Namespace, name: str) -> int:
+    """Say how the sweep stands; the worker that closed it (or found it done) writes the report and registers
+    the recommended run if asked."""
     print(
-        f"sweep {result.parent_run_id}: {result.finished}/{len(cfg.grid)} grid points finished, "
-        f"{result.trained} trained now, {len(result.failures)} failed"
+        f"sweep {result.parent_run_id}: {result.finished} grid points finished, "
+        f"{result.trained} trained by this worker, {len(result.failures)} failed"
     )
     if result.failures:
         print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
-    if args.report and result.finished:
-        report(cfg.train.experiment_name(), result.parent_run_id)
-    if args.register and result.finished == len(cfg.grid):
-        register(cfg.train.experiment_name(), result.parent_run_id, name, quiet_refusal=True)
+    if result.reports and result.finished and args.report:
+        report(result.experiment, result.parent_run_id)
+    if result.reports and not result.failures and args.register:
+        register(result.experiment, result.parent_run_id, name, quiet_refusal=True)
     return 1 if result.failures else 0
 
 
@@ -189,6 +204,18 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")  # runs end KILLED, not left RUNNING
 
 
+def _add_finish_flags(p: argparse.ArgumentParser) -> None:
+    """What the worker that closes a sweep does then (`sweep` and `worker` alike)."""
+    p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
+    p.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when every grid point has finished, register the recommended run (as `freeze-study register`)",
+    )
+    p.add_argument("--model-name", default=None, help=MODEL_NAME_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `freeze-study` parser: one sub-command per job, each flag documented."""
     parser = _Parser(prog="freeze-study", description=__doc__.splitlines()[0])
@@ -199,16 +226,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="train the grid of freeze levels x seeds (resumable) under one parent run")
     add_fields(p, SweepConfig)
-    p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
-    p.add_argument(
-        "--register",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="when every grid point has finished, register the recommended run (as `freeze-study register`)",
-    )
-    p.add_argument("--model-name", default=None, help=MODEL_NAME_HELP)
+    _add_finish_flags(p)
     add_fields(p, TrainConfig, skip=("freeze", "seed"))
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("worker", help="join a running sweep and train its queued grid points (config read from it)")
+    p.add_argument(
+        "--storage", required=True, help="the sweep's Optuna storage URL, e.g. postgresql://USER@HOST/optuna"
+    )
+    p.add_argument("--study", default=None, help="the sweep's Optuna study name (default: the storage's only study)")
+    _add_finish_flags(p)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in HOST_SETTINGS:  # a host's own settings; the rest is the sweep's
+            flag = f"--{f.name.replace('_', '-')}"
+            p.add_argument(
+                flag,
+                dest=f.name,
+                type=type(f.default) if f.default is not None else str,
+                default=None,
+                help=f"{f.metadata['help']} (default: the sweep's)",
+            )
+    p.set_defaults(func=_worker)
 
     p = sub.add_parser("bench", help="seconds per epoch with and without the feature cache, per level")
     add_fields(p, BenchConfig)

@@ -181,6 +181,11 @@ class SweepConfig:
         "SQLite is for one writer: use PostgreSQL or MySQL for many workers)",
     )
     study_name: str | None = option(None, "Optuna study name (default: freeze-study-<experiment id>-<sweep key>)")
+    heartbeat_s: int = option(10, "seconds between a worker's heartbeats for the grid point it trains (PostgreSQL)")
+    grace_period_s: int = option(
+        60, "seconds without a heartbeat after which a grid point's worker counts as lost and the point is retried"
+    )
+    max_retries: int = option(2, "times a lost grid point is queued again before the sweep reports it FAILED")
 
     def __post_init__(self) -> None:
         levels = whole_list("levels", self.levels, 0, MAX_FREEZE)
@@ -191,6 +196,15 @@ class SweepConfig:
         object.__setattr__(self, "seeds", seeds)
         _text("storage", self.storage, "a storage URL", optional=True)
         _text("study_name", self.study_name, "a study name", optional=True, limit=MAX_STUDY_NAME)
+        whole_field(self, "heartbeat_s", 1, INT_MAX)
+        whole_field(self, "grace_period_s", 1, INT_MAX)
+        _check(
+            self.grace_period_s > self.heartbeat_s,
+            "grace_period_s",
+            self.grace_period_s,
+            f"more than heartbeat_s ({self.heartbeat_s})",
+        )
+        whole_field(self, "max_retries", 0, INT_MAX)
 
     @property
     def grid(self) -> list[tuple[int, int]]:
@@ -201,12 +215,40 @@ class SweepConfig:
         """The training config every grid point shares (freeze and seed vary, experiment is a place)."""
         return {k: v for k, v in self.train.params().items() if k not in (FREEZE_PARAM, SEED_PARAM, EXPERIMENT_FIELD)}
 
+    def to_attrs(self) -> dict[str, object]:
+        """What every worker of the sweep trains with, as JSON for the Optuna study's user attributes.
+
+        A local data folder is stored as its real path (as in the sweep key), so a worker started
+        elsewhere finds the same folder; the storage and the study name are where it is read from.
+        """
+        train = dataclasses.asdict(self.train)
+        if os.path.isdir(self.train.data):
+            train["data"] = os.path.realpath(self.train.data)
+        return {
+            "levels": list(self.levels),
+            "seeds": list(self.seeds),
+            "train": train,
+            **{k: getattr(self, k) for k in _COORDINATION},
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict, storage: str, study_name: str, **local: object) -> SweepConfig:
+        """The config `to_attrs` stored, with this host's values of the settings that are not in the sweep key.
+
+        Raises ConfigError if a `local` name is not such a setting.
+        """
+        wrong = sorted(set(local) - set(HOST_SETTINGS))
+        _check(not wrong, "local settings", wrong, f"among {', '.join(HOST_SETTINGS)}")
+        train = TrainConfig(**{**attrs["train"], **{k: v for k, v in local.items() if v is not None}})
+        coordination = {k: attrs[k] for k in _COORDINATION if k in attrs}
+        return cls(tuple(attrs["levels"]), tuple(attrs["seeds"]), train, storage, study_name, **coordination)
+
     def key(self) -> str:
         """Same grid and shared config, same key: running it again resumes that sweep.
 
         Knobs that change neither the results nor what is measured are left out.
         """
-        shared = {k: v for k, v in self.shared_params().items() if k not in _NOT_IN_SWEEP_KEY}
+        shared = {k: v for k, v in self.shared_params().items() if k not in HOST_SETTINGS}
         if os.path.isdir(self.train.data):
             shared["data"] = os.path.realpath(self.train.data)  # ./beans and beans are one dataset
         text = repr((sorted(self.levels), sorted(self.seeds), sorted(shared.items())))
@@ -225,4 +267,6 @@ def whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]
     return tuple(ints)
 
 
-_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")
+# A host's own settings: they change neither the results nor what is measured, so not the sweep key either.
+HOST_SETTINGS = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")
+_COORDINATION = ("heartbeat_s", "grace_period_s", "max_retries")  # how workers coordinate, not what they train

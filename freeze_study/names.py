@@ -56,17 +56,29 @@ ROLE_TAG = "freeze_study.role"  # SWEEP_ROLE on a sweep's parent run, TRIAL_ROLE
 SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
 GRID_POINT_TAG = "freeze_study.grid_point"  # "freeze=2 seed=42" on each child
 SWEEP_KEY_TAG = "freeze_study.sweep_key"  # hash of the grid and the shared training config
-RESUMED_TAG = "freeze_study.resumed_sweep"  # on an `mlflow run -e sweep` run that resumed an older parent
+RESUMED_TAG = "freeze_study.resumed_sweep"  # on an `mlflow run -e sweep` run that resumed or joined another parent
 STUDY_NAME_TAG = "optuna.study_name"  # on the parent and each child
 STORAGE_TAG = "optuna.storage"  # on the parent: where the study lives (password hidden)
 TRIAL_NUMBER_TAG = "optuna.trial_number"  # on each child
+WORKER_TAG = "freeze_study.worker"  # "host:pid" of the process that trained a child
 PARENT_RUN_TAG = "mlflow.parentRunId"  # set by MLflow on nested runs
 RUN_NAME_TAG = "mlflow.runName"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag; set from the package's checkout when MLflow did not
 
 # Optuna study and trial user attributes.
 PARENT_RUN_ATTR, EXPERIMENT_ID_ATTR = "mlflow_parent_run_id", "mlflow_experiment_id"  # on the study
+SWEEP_CONFIG_ATTR = "freeze_study_config"  # on the study: the grid, the shared training config, coordination
+TRACKING_URI_ATTR = "mlflow_tracking_uri"  # on the study, when it holds no password
 RUN_ID_ATTR, FAIL_REASON_ATTR = "mlflow_run_id", "fail_reason"  # on a trial
+GRID_POINT_ATTR = "grid_point"  # on a trial, from the moment it is queued (and on its retries)
+# Optuna trial system attributes a worker keeps up to date while it holds a trial.
+WORKER_ATTR, HEARTBEAT_ATTR = "freeze_study:worker", "freeze_study:last_heartbeat"  # "host:pid", ISO time (UTC)
+
+# Metrics on a sweep's parent run.
+WORKERS_METRIC = "workers"  # how many worker processes trained its children
+
+# Temporary folders a run writes, named "<prefix><pid>@<host>-<random>" so that an orphan can be recognised.
+FEATURES_SCRATCH, CHECKPOINT_SCRATCH, DECODING_SCRATCH = "features-", "freeze-study-ckpt-", "decoding-"
 
 # MLflow run statuses, as the store spells them.
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)

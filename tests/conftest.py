@@ -1,4 +1,5 @@
-"""Fixtures: a tiny generated image folder, a fresh MLflow store for every test, a real `mlflow server`.
+"""Fixtures: a tiny generated image folder, a fresh MLflow store for every test, a real `mlflow server`,
+and the shared stack (PostgreSQL + `mlflow server` on it, started once per session as `make server` does).
 
 Every test runs with its own SQLite tracking store and feature cache; afterwards no
 MLflow run may be active or left RUNNING. Autolog runs in MLflow's test mode, so its
@@ -8,18 +9,22 @@ errors raise instead of being swallowed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import pytest
 
 from freeze_study.config import TrainConfig
-from tests.helpers import assert_no_leaked_runs, free_port, make_image_folder
+from freeze_study.tracking.server import WORKER_HTTP_DEFAULTS
+from tests.helpers import Stack, assert_no_leaked_runs, free_port, make_image_folder
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests never touch the network
 os.environ["MLFLOW_AUTOLOGGING_TESTING"] = "true"  # autolog errors raise (MLflow's own test mode)
@@ -40,7 +45,7 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    for var in _MLFLOW_CONTEXT:
+    for var in (*_MLFLOW_CONTEXT, *WORKER_HTTP_DEFAULTS):  # what a test's sweep sets goes with the test
         monkeypatch.delenv(var, raising=False)
     mlflow.set_tracking_uri(uri)
     yield uri
@@ -105,6 +110,7 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # no GenAI job runner: 7 processes
     )
     uri = f"http://127.0.0.1:{port}"
     try:
@@ -133,3 +139,38 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """PostgreSQL (Debian's package) and an `mlflow server` on it, started by `scripts/stack` as `make server`
+    starts them, in a temporary folder the postgres user can reach (pytest's tmp_path is not: mode 700);
+    stopped at the end of the session."""
+    folder = Path(tempfile.mkdtemp(prefix="freeze-study-stack-"))
+    folder.chmod(0o755)
+    stack = Stack(folder)
+    try:
+        stack.script("start")
+        yield stack
+    finally:
+        stack.script("stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def shared(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """This test's share of the stack: a fresh Optuna database (`shared.storage`), its own experiment, this
+    process pointed at the server (`shared.env` for worker processes); afterwards no run may be RUNNING."""
+    experiment = f"test-{tmp_path.name}"
+    env = {**stack.env(), "MLFLOW_EXPERIMENT_NAME": experiment, "TMPDIR": str(tmp_path / "tmp")}
+    env["OMP_NUM_THREADS"] = "1"  # several workers share the CPU cores: no thread oversubscription
+    (tmp_path / "tmp").mkdir()
+    for name, value in env.items():
+        if name not in ("TMPDIR", "OMP_NUM_THREADS"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(stack.uri)
+    client = mlflow.MlflowClient(stack.uri)
+    yield SimpleNamespace(client=client, storage=stack.new_database(), experiment=experiment, env=env, stack=stack)
+    assert_no_leaked_runs(client)
+    mlflow.set_tracking_uri(None)

@@ -14,6 +14,7 @@ LAYERS = {
     "text": 0,
     "errors": 1,
     "config": 2,
+    "scratch": 2,  # names of temporary files, used by cache, training and sweep
     "data": 3,
     "model": 3,
     "tracking": 3,

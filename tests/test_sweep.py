@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from pathlib import Path
 
 import optuna
 import pytest
 
 import freeze_study.names as N
-import freeze_study.sweep.runner as sweep_module
+import freeze_study.sweep.worker as sweep_module
 from freeze_study.cli import main
 from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.sweep import run_sweep
@@ -59,6 +61,8 @@ def test_sweep_is_idempotent_and_retries_failed_points(store, tiny_config, monke
     child = finished[0]
     assert child.data.params["epochs"] == "1" and child.data.metrics[N.TEST_ACC] >= 0
     assert child.data.tags[N.STUDY_NAME_TAG] == parent.data.tags[N.STUDY_NAME_TAG]
+    assert {r.data.tags[N.WORKER_TAG] for r in finished} == {f"{socket.gethostname()}:{os.getpid()}"}
+    assert parent.data.metrics[N.WORKERS_METRIC] == 1
 
     study = optuna.load_study(
         study_name=parent.data.tags[N.STUDY_NAME_TAG], storage=f"sqlite:///{tmp_path / 'optuna.db'}"

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from freeze_study.data import IMAGE_SIZE, LOADER_TIMEOUT_S, PREPROCESSING, Data, Split, worker_count
+from freeze_study.names import DECODING_SCRATCH
+from freeze_study.scratch import DECODED_FOLDER, owned_prefix
 
 _BATCH = 32  # images decoded per worker task
 
@@ -22,10 +24,10 @@ _BATCH = 32  # images decoded per worker task
 def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:
     """The split decoded and resized once, as a read-only uint8 memmap (built on first use)."""
     key = hashlib.sha256(f"{data.digest}|{split.name}|{PREPROCESSING}".encode()).hexdigest()[:24]
-    path = root / "decoded" / f"{key}.npy"
+    path = root / DECODED_FOLDER / f"{key}.npy"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=owned_prefix(DECODING_SCRATCH), suffix=".tmp")
         os.close(fd)
         try:
             out = np.lib.format.open_memmap(

@@ -10,7 +10,6 @@ decode every epoch, run every stage.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from torch import nn
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.config import TrainConfig
 from freeze_study.data import Data, ImageDataset, make_loader, normalize, to_input, worker_count
+from freeze_study.names import FEATURES_SCRATCH
+from freeze_study.scratch import scratch_dir
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def prefix_outputs(
         out = torch.empty(shape, dtype=dtype)
     else:
         root.mkdir(parents=True, exist_ok=True)
-        folder = Path(spill.enter_context(tempfile.TemporaryDirectory(dir=root, prefix="features-")))
+        folder = Path(spill.enter_context(scratch_dir(FEATURES_SCRATCH, root)))  # removed by whoever outlives a kill
         disk_dtype = np.float32 if dtype == torch.bfloat16 else str(dtype).replace("torch.", "")  # no bf16 in numpy
         out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape, dtype=disk_dtype)
     with torch.no_grad():

@@ -1,5 +1,19 @@
-"""The freeze grid: which (freeze level, seed) points run, in which order, resumed after a stop (`runner`)."""
+"""The freeze grid run by any number of workers: the entry points (`runner`), planning the queue once
+(`planner`), taking and training points (`worker`), noticing lost workers (`heartbeat`), where the
+study lives and who may change it (`storage`), and the coordination benchmark (`bench`).
 
-from freeze_study.sweep.runner import SweepResult, run_sweep
+`run_sweep`, `run_worker` and `SweepResult` are imported on first use: planning needs no
+training stack (torch, Lightning), so a process that only plans starts in a second.
+"""
 
-__all__ = ["SweepResult", "run_sweep"]
+from freeze_study.sweep.storage import StorageError
+
+__all__ = ["StorageError", "SweepResult", "run_sweep", "run_worker"]
+
+
+def __getattr__(name: str):
+    if name in ("SweepResult", "run_sweep", "run_worker"):
+        from freeze_study.sweep import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

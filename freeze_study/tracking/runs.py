@@ -104,12 +104,17 @@ def mark_failed(run_id: str, exc: BaseException, quiet: bool = False) -> None:
                 mlflow.end_run(FAILED)
 
 
+def error_tag(exc: BaseException) -> str:
+    """What a run's `error` tag holds for `exc` (`errors.record`), within MLflow's 8,000 characters per tag."""
+    return fits(errors.record(exc), MAX_TAG_VAL_LENGTH, "…")
+
+
 def _mark_failed(run_id: str, exc: BaseException) -> None:
     if isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt):
         exc = exc.__context__  # Lightning turns an interrupt into exit(1) after shutting down gracefully
     status = KILLED if isinstance(exc, KeyboardInterrupt) else FAILED
     client = mlflow.MlflowClient()
-    client.set_tag(run_id, ERROR_TAG, fits(errors.record(exc), MAX_TAG_VAL_LENGTH, "…"))
+    client.set_tag(run_id, ERROR_TAG, error_tag(exc))
     active = mlflow.active_run()
     if active is not None and active.info.run_id == run_id:
         mlflow.end_run(status)

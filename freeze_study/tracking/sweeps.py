@@ -1,20 +1,30 @@
-"""A sweep in MLflow: one parent run per sweep key, one nested child run per grid point.
+"""A sweep in MLflow: one parent run per sweep key, one nested child run per grid point and attempt.
 
-The parent carries the grid and the shared training config as params, and the Optuna
-study's name and storage as tags; MLflow is the record of which points are done.
+The parent carries the grid and the shared training config as params, the Optuna study's
+name and storage as tags, and how many workers took part; its status follows its children
+(RUNNING while points are queued or running, then FINISHED, or FAILED with the reasons).
+MLflow is the record of which points are done. Each child names the worker that trained it.
 """
 
 from __future__ import annotations
 
 import mlflow
 from mlflow.entities import Param
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 import freeze_study.names as N
 from freeze_study.config import SweepConfig
 from freeze_study.errors import ExpectedError, reason
 from freeze_study.text import fits
-from freeze_study.tracking.runs import child_runs, clear_failure, mark_failed, redact, set_status, use_experiment
+from freeze_study.tracking.runs import (
+    child_runs,
+    clear_failure,
+    error_tag,
+    mark_failed,
+    redact,
+    set_status,
+    use_experiment,
+)
 from freeze_study.tracking.store import StoreError
 
 MAX_RUN_NAME = 250  # MLflow's runs table keeps run names up to 250 characters
@@ -27,10 +37,12 @@ def sweep_run_name(cfg: SweepConfig) -> str:
 
 
 def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
-    """The sweep's parent run id, set RUNNING: the oldest parent with the same key, else a new one.
+    """The sweep's parent run id: the oldest parent with the same key, else a new one.
 
-    Under `mlflow run -e sweep` the run it created (`launcher_run_id`) becomes the parent
-    of a new sweep, or is tagged with the older parent it resumed.
+    Call it from one process at a time (the planner, under the study's lock). Under
+    `mlflow run -e sweep` the run it created (`launcher_run_id`) becomes the parent of a new
+    sweep, or is tagged with the parent it joined. A new parent is created with its tags in
+    one call, so a crash never leaves a parent that cannot be found again.
     """
     client = mlflow.MlflowClient()
     if launcher_run_id:
@@ -44,17 +56,22 @@ def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) 
         order_by=["start_time ASC"],
     )
     if found:
-        parent_id = found[0].info.run_id
-        set_status(parent_id, N.RUNNING)
         if launcher_run_id:
-            client.set_tag(launcher_run_id, N.RESUMED_TAG, parent_id)
-        return parent_id
+            client.set_tag(launcher_run_id, N.RESUMED_TAG, found[0].info.run_id)
+        return found[0].info.run_id
     name = sweep_run_name(cfg)
-    parent_id = launcher_run_id or client.create_run(experiment_id, run_name=name).info.run_id
-    client.set_tag(parent_id, N.RUN_NAME_TAG, name)
-    client.set_tag(parent_id, N.SWEEP_KEY_TAG, cfg.key())
-    client.set_tag(parent_id, N.ROLE_TAG, N.SWEEP_ROLE)
-    return parent_id
+    tags = {N.RUN_NAME_TAG: name, N.SWEEP_KEY_TAG: cfg.key(), N.ROLE_TAG: N.SWEEP_ROLE}
+    if not launcher_run_id:
+        return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    for key, value in tags.items():
+        client.set_tag(launcher_run_id, key, value)
+    return launcher_run_id
+
+
+def joined(launcher_run_id: str | None, parent_id: str) -> None:
+    """Tag the run `mlflow run -e sweep` made for a worker that joined the sweep of `parent_id`."""
+    if launcher_run_id and launcher_run_id != parent_id:
+        mlflow.MlflowClient().set_tag(launcher_run_id, N.RESUMED_TAG, parent_id)
 
 
 def describe_parent(parent_id: str, cfg: SweepConfig, study_name: str, storage: str) -> None:
@@ -83,13 +100,14 @@ def describe_parent(parent_id: str, cfg: SweepConfig, study_name: str, storage: 
     client.log_batch(parent_id, params=[Param(k, v) for k, v in params.items() if k not in existing])
 
 
-def child_tags(point_name: str, study_name: str, trial_number: int) -> dict[str, str]:
-    """The tags that make a run a sweep's child for grid point `point_name`."""
+def child_tags(point_name: str, study_name: str, trial_number: int, worker: str) -> dict[str, str]:
+    """The tags that make a run a sweep's child for grid point `point_name`, trained by `worker` (host:pid)."""
     return {
         N.ROLE_TAG: N.TRIAL_ROLE,
         N.GRID_POINT_TAG: point_name,
         N.STUDY_NAME_TAG: study_name,
         N.TRIAL_NUMBER_TAG: str(trial_number),
+        N.WORKER_TAG: worker,
     }
 
 
@@ -103,11 +121,44 @@ class SweepFailed(ExpectedError):
     """Grid points failed; each one's reason is in its child run's `error` tag."""
 
 
-def end_parent(parent_id: str, failures: dict[str, str], attempted: int) -> None:
-    """FINISHED (an earlier failure's reason removed) or, when points failed, FAILED with their reasons."""
+def running_children(parent_id: str) -> dict[int, str]:
+    """Optuna trial number -> run id of the parent's children that are RUNNING."""
+    runs = child_runs(mlflow.MlflowClient(), parent_id, N.RUNNING)
+    return {int(r.data.tags[N.TRIAL_NUMBER_TAG]): r.info.run_id for r in runs if N.TRIAL_NUMBER_TAG in r.data.tags}
+
+
+def end_child(run_id: str, status: str, why: str) -> None:
+    """End a child run another process left behind (its worker lost), with the reason in its `error` tag."""
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, N.ERROR_TAG, fits(why, MAX_TAG_VAL_LENGTH, "…"))
+    client.set_terminated(run_id, status)
+
+
+def settle_parent(parent_id: str, busy: bool, failures: dict[str, str], grid_size: int) -> bool:
+    """Set the parent's status from its points and record how many workers took part.
+
+    RUNNING while points are queued or running (`busy`); else FINISHED (an earlier
+    failure's reason removed) or, when points failed, FAILED with their reasons. Returns
+    True when this call ended the run (it was not already ended with that status).
+    """
+    client = mlflow.MlflowClient()
+    run = client.get_run(parent_id)
+    workers = {r.data.tags.get(N.WORKER_TAG) for r in child_runs(client, parent_id)} - {None}
+    if workers and run.data.metrics.get(N.WORKERS_METRIC) != len(workers):
+        client.log_metric(parent_id, N.WORKERS_METRIC, len(workers))
+    if busy:
+        if run.info.status != N.RUNNING:
+            set_status(parent_id, N.RUNNING)
+        return False
     if failures:
         why = "; ".join(f"{p}: {r}" for p, r in failures.items())
-        mark_failed(parent_id, SweepFailed(f"{len(failures)} of {attempted} grid points failed: {why}"))
-    else:
-        clear_failure(parent_id)
-        set_status(parent_id, N.FINISHED)
+        failed = SweepFailed(f"{len(failures)} of {grid_size} grid points failed: {why}")
+        if run.info.status == N.FAILED and run.data.tags.get(N.ERROR_TAG) == error_tag(failed):
+            return False
+        mark_failed(parent_id, failed)
+        return True
+    if run.info.status == N.FINISHED and N.ERROR_TAG not in run.data.tags:
+        return False
+    clear_failure(parent_id)
+    set_status(parent_id, N.FINISHED)
+    return True

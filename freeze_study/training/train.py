@@ -7,7 +7,6 @@ recorded, and how, is `tracking.record`'s business; this module says what happen
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCES
 from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
+    CHECKPOINT_SCRATCH,
     EPOCHS_RUN,
     EVALUATED_SPLITS,
     FIT_TIME,
@@ -38,6 +38,7 @@ from freeze_study.names import (
     WEIGHTS_SHA256_PARAM,
     grid_point_name,
 )
+from freeze_study.scratch import scratch_dir
 from freeze_study.training import evaluate
 from freeze_study.training.device import resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
@@ -86,7 +87,7 @@ def train(
         tracking.record.source_commit()
         data = load_data(cfg.data)
         tracking.record.data(data.spec, data.classes, data.digest)
-        with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
+        with scratch_dir(CHECKPOINT_SCRATCH) as ckpt_dir, ExitStack() as spill:
             run = prepare(cfg, data, device, spill)
             if digest := weights_sha256(cfg.weights):  # the file loaded: which weights, exactly
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
