@@ -19,6 +19,7 @@ PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 AUGMENTATIONS = ("none", "flip")
 SWITCH = ("on", "off")
 ACCELERATORS = ("auto", "cpu", "cuda")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 CACHE_ENV = "FREEZE_STUDY_CACHE"  # the cache folder when --cache-dir is not given
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable for the experiment's name
 
@@ -50,15 +51,27 @@ class TrainConfig:
         f"auto: 16-mixed on CUDA, bf16-mixed on CPUs with AMX, else 32-true; or one of {', '.join(PRECISIONS[1:])}",
     )
     accelerator: str = option("auto", "auto (CUDA when available), cpu or cuda")
+    memory_format: str = option(
+        "auto",
+        "convolution layout: auto (channels_last on CPU and CUDA, where it measured faster), channels_last "
+        "or contiguous (NCHW)",
+    )
     log_every_n_steps: int = option(10, "Lightning's logging interval, in training steps")
     augment: str = option("none", "'flip': random horizontal flips of training images; 'none'")
     feature_cache: str = option(
-        "on", "'on': decode each image once and run the frozen prefix once where valid; 'off': the original pipeline"
+        "on",
+        "'on': check and hash each image file once, decode it once, run the frozen prefix once where valid "
+        "(shared by every run when the weights do not depend on the seed); 'off': the original pipeline",
     )
     cache_memory_gib: float = option(
         4.0,
         "GiB of cached features kept in RAM (at most half the free memory); the rest is memory-mapped on disk",
         aliases=("cache_memory_gb",),
+    )
+    cache_disk_gib: float = option(
+        10.0,
+        "GiB of disk the cache folder may use (decoded images, shared frozen-prefix outputs); "
+        "the least recently used entries go first",
     )
     cache_dir: str | None = option(None, f"cache folder (default: ${CACHE_ENV}, else ~/.cache/freeze_study)")
     experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})")
@@ -87,6 +100,18 @@ class TrainConfig:
             self.cache_memory_gib,
             "a finite number of GiB, 0 or more",
         )
+        _check(
+            0 <= self.cache_disk_gib < float("inf"),
+            "cache_disk_gib",
+            self.cache_disk_gib,
+            "a finite number of GiB, 0 or more",
+        )
+        _check(
+            self.memory_format in MEMORY_FORMATS,
+            "memory_format",
+            self.memory_format,
+            f"one of {', '.join(MEMORY_FORMATS)}",
+        )
         _check(bool(self.data), "data", self.data, "a dataset id or a folder")
         _check(bool(self.weights), "weights", self.weights, "'imagenet', 'none' or a file")
 
@@ -95,7 +120,7 @@ class TrainConfig:
         return {k: str(v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
     def cache_root(self) -> str:
-        """Where decoded images (and features over the memory budget) are cached."""
+        """The cache folder: decoded images, shared frozen-prefix outputs, file checks and digests, spilled features."""
         return (
             self.cache_dir
             or os.environ.get(CACHE_ENV)
@@ -172,4 +197,4 @@ class SweepConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")
+_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib", "cache_disk_gib")

@@ -2,7 +2,8 @@
 
 `load_data(spec)` takes a Hugging Face dataset id (default `AI-Lab-Makerere/beans`)
 or a local image folder `DIR/{train,validation,test}/<class>/*`, checks it, and
-returns the three splits with class names taken from the data.
+returns the three splits with class names taken from the data. Given a `FileMemo`,
+a folder's image checks and file digests are done once per file (`data.identity`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from freeze_study.data.identity import FileMemo
 from freeze_study.data.preprocess import IMAGE_SIZE
 
 SPLITS = ("train", "validation", "test")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_CHECK = "pil-verify"  # what `_check_image` verifies; change it with the check, so old passes are not trusted
 
 
 class DataError(ValueError):
@@ -66,16 +69,20 @@ class Data:
         return self.fingerprint()
 
 
-def load_data(spec: str) -> Data:
-    """A local image folder if `spec` is a directory, else a Hugging Face dataset id."""
+def load_data(spec: str, memo: FileMemo | None = None) -> Data:
+    """A local image folder if `spec` is a directory, else a Hugging Face dataset id.
+
+    `memo` remembers a folder's passed image checks and file digests by file identity.
+    Raises DataError naming the folder, split, class or file that cannot be used.
+    """
     if os.path.isdir(spec):
-        return _load_folder(Path(spec))
+        return _load_folder(Path(spec), memo)
     if os.path.exists(spec) or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise DataError(f"data folder {spec} not found (expected {spec}/{{train,validation,test}}/<class>/*)")
     return _load_hub(spec)
 
 
-def _load_folder(root: Path) -> Data:
+def _load_folder(root: Path, memo: FileMemo | None) -> Data:
     files: dict[str, dict[str, list[Path]]] = {}
     skipped: list[Path] = []
     for split in SPLITS:
@@ -102,22 +109,32 @@ def _load_folder(root: Path) -> Data:
             f"skipped {len(skipped)} files in {root} that are not images by extension (e.g. {skipped[0]})", stacklevel=2
         )
     splits = {}
+    check = memo.remembered(_check_image, IMAGE_CHECK) if memo else _check_image
     for split in SPLITS:
         paths = [p for c in classes for p in files[split][c]]
         labels = [i for i, c in enumerate(classes) for _ in files[split][c]]
         for p in paths:
-            _check_image(p)
+            check(p)
         splits[split] = Split(split, [str(p) for p in paths], labels, _OpenFile(paths))
+    if memo:
+        memo.flush()
+    file_digest = memo.sha256 if memo else _sha256
 
     def fingerprint() -> str:
         h = hashlib.sha256(repr(classes).encode())
         for split in SPLITS:
             for name, label in zip(splits[split].names, splits[split].labels, strict=False):
                 h.update(f"{split}/{Path(name).relative_to(root)}:{label}:".encode())
-                h.update(hashlib.sha256(Path(name).read_bytes()).digest())
+                h.update(file_digest(Path(name)))
+        if memo:
+            memo.flush()
         return h.hexdigest()
 
     return Data(str(root), classes, splits, fingerprint)
+
+
+def _sha256(path: Path) -> bytes:
+    return hashlib.sha256(path.read_bytes()).digest()
 
 
 def _check_image(path: Path) -> None:

@@ -21,7 +21,7 @@ import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.config import SweepConfig
 from freeze_study.tracking import sweeps
-from freeze_study.training import train
+from freeze_study.training import share_features, train
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,23 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run
             f"sweep {parent_id} (Optuna study {study_name}): {len(cfg.grid)} grid points, "
             f"{len(cfg.grid) - len(todo)} already finished, {len(todo)} to run"
         )
+        _share_features(cfg, todo, parent_id, say)
         trained, failures = _run_points(cfg, study, parent_id, todo, say)
     except BaseException as exc:
         tracking.mark_failed(parent_id, exc)
         raise
     sweeps.end_parent(parent_id, failures, len(todo))
     return SweepResult(parent_id, study_name, len(sweeps.finished_points(parent_id)), trained, failures)
+
+
+def _share_features(cfg: SweepConfig, todo: list[tuple[int, int]], parent_id: str, say: Callable[[str], None]) -> None:
+    """Every level's shared frozen-prefix outputs in one pass before the points train; its time on the parent."""
+    warmed = share_features(cfg.train, [level for level, _ in todo])
+    if warmed is not None:
+        levels = ",".join(map(str, warmed.levels))
+        done = "computed" if warmed.built else "found in the cache"
+        say(f"frozen-prefix outputs of levels {levels} {done} in {warmed.seconds:.1f}s, shared by every seed")
+        tracking.log_metrics(parent_id, {N.CACHE_BUILD_TIME: warmed.seconds})
 
 
 def _run_points(

@@ -6,8 +6,10 @@ recorded, and how, is `tracking.record`'s business; this module says what happen
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -16,19 +18,25 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from freeze_study import tracking
+from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, load_data
 from freeze_study.model import count_params, export_model, frozen_stages_param
 from freeze_study.names import (
     BEST_EPOCH,
+    DATA_CHECK_TIME,
+    DATA_DIGEST_TIME,
     EPOCHS_RUN,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
+    MODEL_LOG_TIME,
     PREPROCESSING_PARAM,
     RESOLVED_ACCELERATOR_PARAM,
+    RESOLVED_MEMORY_FORMAT_PARAM,
     RESOLVED_PRECISION_PARAM,
     TEST_ACC,
     TEST_LOSS,
+    TEST_TIME,
     TOTAL_PARAMS,
     TRAINABLE_PARAMS,
     VAL_ACC,
@@ -74,18 +82,25 @@ def train(
                 **cfg.params(),
                 RESOLVED_ACCELERATOR_PARAM: device.accelerator,
                 RESOLVED_PRECISION_PARAM: device.precision,
+                RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
                 PREPROCESSING_PARAM: PREPROCESSING,
                 FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
             }
         )
-        data = load_data(cfg.data)
-        tracking.record.data(data.spec, data.classes, data.digest)
+        clock = _Clock()
+        memo = file_memo(cfg)
+        with clock(DATA_CHECK_TIME):
+            data = load_data(cfg.data, memo)
+        with clock(DATA_DIGEST_TIME):
+            digest = data.digest
+        tracking.record.data(data.spec, data.classes, digest)
         with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
-            run = prepare(cfg, data, device, spill)
+            run = prepare(cfg, data, device, spill, memo)
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
+            plan = run.plan
             tracking.record.feature_cache(
-                run.plan.features, run.plan.reason, run.plan.bytes, run.plan.build_s, run.plan.spilled_bytes
+                plan.reason, plan.bytes, plan.build_s, plan.spilled_bytes, plan.scope, plan.scope_reason, plan.entry
             )
             best = ModelCheckpoint(dirpath=ckpt_dir, monitor=VAL_LOSS, mode="min", save_top_k=1, save_weights_only=True)
             trainer = make_trainer(
@@ -97,18 +112,21 @@ def train(
             checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
             run.module.load_state_dict(checkpoint["state_dict"])
             best_epoch = int(checkpoint["epoch"])
-            (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
+            with clock(TEST_TIME):
+                (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})
-        tracking.record.model(
-            export_model(run.net),
-            np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
-            {
-                "classes": list(data.classes),
-                "preprocessing": PREPROCESSING,
-                "normalize_mean": list(IMAGENET_MEAN),
-                "normalize_std": list(IMAGENET_STD),
-            },
-        )
+        with clock(MODEL_LOG_TIME):
+            tracking.record.model(
+                export_model(run.net),
+                np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
+                {
+                    "classes": list(data.classes),
+                    "preprocessing": PREPROCESSING,
+                    "normalize_mean": list(IMAGENET_MEAN),
+                    "normalize_std": list(IMAGENET_STD),
+                },
+            )
+        tracking.record.metrics(clock.seconds)  # where the time outside the epochs went (cache_build_s above)
         return TrainResult(
             active.info.run_id,
             run.module.history[best_epoch][VAL_ACC],
@@ -118,3 +136,18 @@ def train(
             trainer.current_epoch,
             best_epoch,
         )
+
+
+class _Clock:
+    """Wall seconds of named steps: `with clock(name): ...`, then `clock.seconds`."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - start
