@@ -13,7 +13,7 @@ SWEEP_ARGS ?=  # any other `freeze-study sweep` flags, e.g. SWEEP_ARGS="--featur
 
 BENCH_DATA ?= ../shared/beans
 
-.PHONY: install test test-fast lint format sweep report bench clean
+.PHONY: install test test-fast lint format sweep report bench bench-sweep gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,17 @@ report: install
 # Seconds per epoch with and without the feature cache, per level (random init: no download).
 bench: install
 	$(BIN)/freeze-study bench --data $(BENCH_DATA) --weights none
+
+# The whole sweep (levels 0-4 x seeds 42,43, 2 epochs a run) with and without every cache, side by side, and each
+# level against the measured matrix-multiply rate. BENCH_SWEEP_ARGS="--train-per-class 64" for the issue's subset.
+BENCH_SWEEP_ARGS ?=
+bench-sweep: install
+	$(BIN)/freeze-study bench --sweep --data $(BENCH_DATA) --weights none $(BENCH_SWEEP_ARGS)
+
+# On a machine with CUDA: the tests marked cuda, per-level epochs with and without the cache, a five-level sweep
+# with the study's recipe; under ten minutes. Skips (exit 0) without CUDA.
+gpu-check: install
+	DATA=$(BENCH_DATA) scripts/gpu-check
 
 clean:
 	rm -rf reports lightning_logs .pytest_cache

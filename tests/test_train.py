@@ -26,12 +26,15 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
     assert metrics[N.TEST_ACC] == pytest.approx(result.test_acc)
     val_acc = store.get_metric_history(result.run_id, N.VAL_ACC)[result.best_epoch].value
     assert val_acc == pytest.approx(result.val_acc)
+    val_loss = [m.value for m in store.get_metric_history(result.run_id, N.VAL_LOSS)]
+    assert result.best_epoch == val_loss.index(min(val_loss))  # the first epoch with the lowest val_loss
     assert store.get_run(result.run_id).data.tags[N.RUN_NAME_TAG] == "freeze=2 seed=42"
 
 
 def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
     result = train(tiny_config)
     model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
+    assert model.conv1.weight.is_contiguous()  # trained channels-last, logged in the ordinary layout
     x, _ = ImageDataset(load_data(tiny_config.data).splits["test"])[0]
     with torch.no_grad():
         logits = model(x.unsqueeze(0))
@@ -131,3 +134,23 @@ def test_sigterm_ends_the_run_killed(store, tiny_config):
         proc.kill()
     (run,) = runs_of(store)
     assert run.info.status == N.KILLED and "signal" in run.data.tags[N.ERROR_TAG]
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "asked", "layout"),
+    [("cpu", "auto", "channels_last"), ("cpu", "contiguous", "contiguous"), ("cpu", "channels_last", "channels_last")],
+)
+def test_convolution_layout_is_chosen_per_device(tiny_config, accelerator, asked, layout):
+    from freeze_study.training import resolve_device
+
+    device = resolve_device(dataclasses.replace(tiny_config, accelerator=accelerator, memory_format=asked))
+    assert device.memory_format == layout and device.compute.channels_last == (layout == "channels_last")
+
+
+def test_contiguous_layout_runs_match_too(store, tiny_config):
+    from tests.helpers import assert_same_numbers
+
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, memory_format="contiguous")
+    cached, plain = train(cfg), train(dataclasses.replace(cfg, feature_cache="off"))
+    assert store.get_run(cached.run_id).data.params[N.RESOLVED_MEMORY_FORMAT_PARAM] == "contiguous"
+    assert_same_numbers(store, cached.run_id, plain.run_id)

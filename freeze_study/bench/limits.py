@@ -49,6 +49,11 @@ class LevelFlops:
     uncached_train: float  # prefix forward + suffix forward + backward
     uncached_eval: float  # whole network forward
 
+    @property
+    def prefix_eval(self) -> float:
+        """The frozen prefix's forward pass alone, per image: what caching its output costs once."""
+        return self.uncached_eval - self.cached_eval
+
     def epoch(self, train_images: int, val_images: int, cached: bool) -> float:
         """FLOPs of one epoch: training on `train_images`, then validating on `val_images`."""
         if cached:
@@ -87,6 +92,34 @@ def level_flops(level: int, num_classes: int, batch: int = 2) -> LevelFlops:
         count(lambda: train(images, True)),
         count(lambda: evaluate(images, True)),
     )
+
+
+def layout_seconds(device: str = "cpu", batch: int = 16, repeats: int = 3) -> dict[str, dict[str, float]]:
+    """Seconds of a ResNet18 training step and of an evaluation pass on `batch` images (fp32), in the
+    contiguous (NCHW) and channels-last layouts, interleaved, fastest of `repeats` after a warm-up each."""
+    torch.manual_seed(0)
+    net = build_resnet18(3, "none").to(device)
+    images = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+    best = {name: {"train_step": float("inf"), "eval": float("inf")} for name in formats}
+    for i in range(repeats + 1):
+        for name, fmt in formats.items():
+            net.to(memory_format=fmt)
+            x = images.contiguous(memory_format=fmt)
+            for kind in ("train_step", "eval"):
+                _sync(device)
+                start = time.perf_counter()
+                if kind == "eval":
+                    with torch.no_grad():
+                        net.eval()(x)
+                else:
+                    F.cross_entropy(net.train()(x), labels).backward()
+                _sync(device)
+                if i:  # the first round is warm-up
+                    best[name][kind] = min(best[name][kind], time.perf_counter() - start)
+                net.zero_grad(set_to_none=True)
+    return best
 
 
 def _sync(device: str) -> None:

@@ -56,9 +56,10 @@ def build_network(num_classes: int, weights: str, device: Device) -> nn.Module:
 
 
 def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, quiet: bool = False) -> pl.Trainer:
-    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics).
+    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics), no
+    checkpoint files (`BestWeights` keeps the best epoch in memory).
 
-    `quiet` (for timing): no checkpoints, progress bar or sanity validation.
+    `quiet` (for timing): no progress bar or sanity validation.
     """
     return pl.Trainer(
         max_epochs=cfg.epochs,
@@ -71,7 +72,7 @@ def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, q
         callbacks=callbacks,
         default_root_dir=root,
         enable_model_summary=False,
-        enable_checkpointing=not quiet,
+        enable_checkpointing=False,
         enable_progress_bar=not quiet,
         num_sanity_val_steps=0 if quiet else 2,
     )

@@ -14,8 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping
 
 from freeze_study import tracking
 from freeze_study.cache import file_memo
@@ -43,6 +42,7 @@ from freeze_study.names import (
     VAL_LOSS,
     grid_point_name,
 )
+from freeze_study.training.best import BestWeights
 from freeze_study.training.device import resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
@@ -57,7 +57,7 @@ class TrainResult:
     test_loss: float
     fit_time_s: float  # building the cache + fitting, seconds
     epochs_run: int
-    best_epoch: int  # 0-based; its checkpoint (lowest val_loss) is the one tested and logged
+    best_epoch: int  # 0-based; its weights (lowest val_loss) are the ones tested and logged
 
 
 def train(
@@ -94,24 +94,24 @@ def train(
         with clock(DATA_DIGEST_TIME):
             digest = data.digest
         tracking.record.data(data.spec, data.classes, digest)
-        with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
+        with tempfile.TemporaryDirectory(prefix="freeze-study-run-") as root, ExitStack() as spill:
             run = prepare(cfg, data, device, spill, memo)
+            if memo:
+                memo.close()  # everything the run checks and hashes is done
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
             plan = run.plan
             tracking.record.feature_cache(
                 plan.reason, plan.bytes, plan.build_s, plan.spilled_bytes, plan.scope, plan.scope_reason, plan.entry
             )
-            best = ModelCheckpoint(dirpath=ckpt_dir, monitor=VAL_LOSS, mode="min", save_top_k=1, save_weights_only=True)
+            best = BestWeights(VAL_LOSS)
             trainer = make_trainer(
-                cfg, device, ckpt_dir, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
+                cfg, device, root, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
             )
             start = time.perf_counter()
             trainer.fit(run.module, run.loaders["train"], run.loaders["validation"])
             fit_time = run.plan.build_s + time.perf_counter() - start  # building the cache counts
-            checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
-            run.module.load_state_dict(checkpoint["state_dict"])
-            best_epoch = int(checkpoint["epoch"])
+            best_epoch = best.restore(run.module)
             with clock(TEST_TIME):
                 (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})

@@ -57,4 +57,6 @@ def share_features(cfg: TrainConfig, levels: Iterable[int]) -> Warmed | None:
         found = shared_features(
             net, cfg.weights, frozen, data, device.compute, cfg.batch_size, store, hold, workers, memo
         )
+    if memo:
+        memo.close()
     return Warmed(tuple(frozen), time.perf_counter() - start, found.built, found.stored)
