@@ -28,7 +28,7 @@ ALLOWED_HOSTS ?=
 STACK_ENV = STACK_DIR=$(STACK_DIR) PG_PORT=$(PG_PORT) MLFLOW_PORT=$(MLFLOW_PORT) MLFLOW=$(BIN)/mlflow \
 	BIND=$(BIND) ALLOWED_HOSTS=$(ALLOWED_HOSTS)
 
-.PHONY: install test test-fast lint format sweep report bench server server-stop worker clean
+.PHONY: install test test-fast lint format sweep report bench bench-sweep gpu-check server server-stop worker clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +67,17 @@ report: install
 # Seconds per epoch with and without the feature cache, per level (random init: no download).
 bench: install
 	$(BIN)/freeze-study bench --data $(BENCH_DATA) --weights none
+
+# The whole sweep (levels 0-4 x seeds 42,43, 2 epochs a run) with and without every cache, side by side, and each
+# level against the measured matrix-multiply rate. BENCH_SWEEP_ARGS="--train-per-class 64" for the issue's subset.
+BENCH_SWEEP_ARGS ?=
+bench-sweep: install
+	$(BIN)/freeze-study bench --sweep --data $(BENCH_DATA) --weights none $(BENCH_SWEEP_ARGS)
+
+# On a machine with CUDA: the tests marked cuda, per-level epochs with and without the cache, a five-level sweep
+# with the study's recipe; under ten minutes. Skips (exit 0) without CUDA.
+gpu-check: install
+	DATA=$(BENCH_DATA) scripts/gpu-check
 
 # PostgreSQL (databases optuna and mlflow, 127.0.0.1 only, generated password in $(STACK_DIR)/pgpass)
 # and an `mlflow server` on it at 127.0.0.1:$(MLFLOW_PORT) serving the artifacts.

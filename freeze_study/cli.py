@@ -1,4 +1,4 @@
-"""The command line: `freeze-study train|sweep|worker|report|bench|register|predict`: parse, config, call, exit.
+"""The command line: `freeze-study train|sweep|worker|report|bench|cache|register|predict`: parse, config, call.
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
@@ -54,16 +54,22 @@ def _int_list(text: str) -> tuple[int | float, ...]:
 _TYPES = {"int": _whole, "float": _number, "tuple[int, ...]": _int_list}
 
 
-def add_fields(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+def add_fields(
+    parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+) -> None:
     """One --flag per field of the dataclass `cls` (also spelled --snake_case, as `mlflow run -P` passes
-    them), typed and defaulted from the field, with the field's help text."""
+    them), typed and defaulted from the field, with the field's help text; a bool field is a switch.
+    `skip` leaves fields out; `only`, when given, keeps just those."""
     for f in dataclasses.fields(cls):
-        if f.name in skip or "help" not in f.metadata:
+        if f.name in skip or "help" not in f.metadata or (only is not None and f.name not in only):
             continue
         names = (f.name, *f.metadata.get("aliases", ()))
         flags = [flag for n in names for flag in dict.fromkeys([f"--{n.replace('_', '-')}", f"--{n}"])]
         shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         said = f.default is None or "default" in f.metadata["help"]  # the help text says it already
+        if str(f.type) == "bool":
+            parser.add_argument(*flags, dest=f.name, action="store_true", help=f.metadata["help"])
+            continue
         parser.add_argument(
             *flags,
             dest=f.name,
@@ -168,12 +174,23 @@ def _report(args: argparse.Namespace, launcher_run_id: str | None) -> int:
 
 
 def _bench(args: argparse.Namespace, launcher_run_id: str | None) -> int:
-    from freeze_study.bench import format_table, run_bench
+    from freeze_study.bench import format_sweep, format_table, run_bench, run_sweep_bench
 
     bench = BenchConfig(train=train_config(args, freeze=0), **_fields_of(BenchConfig, args))
-    result = run_bench(bench)
-    print(format_table(result))
-    print(f"written to {bench.out}")
+    if bench.sweep:
+        print(format_sweep(run_sweep_bench(bench)))
+    else:
+        print(format_table(run_bench(bench)))
+    print(f"written to {bench.out_file}")
+    return 0
+
+
+def _cache(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    from freeze_study.cache import store_of
+    from freeze_study.cache.listing import clear, describe
+
+    store = store_of(train_config(args))
+    print(describe(store) if args.action == "list" else clear(store))
     return 0
 
 
@@ -248,10 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
             )
     p.set_defaults(func=_worker)
 
-    p = sub.add_parser("bench", help="seconds per epoch with and without the feature cache, per level")
+    p = sub.add_parser(
+        "bench",
+        help="seconds per epoch with and without the feature cache, per level; "
+        "with --sweep, a whole sweep with and without the caches against the compute limit",
+    )
     add_fields(p, BenchConfig)
     add_fields(p, TrainConfig, skip=("freeze", "epochs", "patience", "feature_cache", "experiment"))
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("cache", help="list or clear the cache folder (decoded images, shared frozen-prefix outputs)")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "clear"),
+        default="list",
+        help="list: the entries, next to be evicted first (default); clear: remove every entry not in use "
+        "and forget remembered file checks and digests",
+    )
+    add_fields(p, TrainConfig, only=("cache_dir", "cache_disk_gib"))
+    p.set_defaults(func=_cache)
 
     p = sub.add_parser("report", help="figures and report.md/html for a sweep, from the tracking store")
     p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")

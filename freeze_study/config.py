@@ -32,6 +32,7 @@ PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 AUGMENTATIONS = ("none", "flip")
 SWITCH = ("on", "off")
 ACCELERATORS = ("auto", "cpu", "cuda")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 CACHE_ENV = "FREEZE_STUDY_CACHE"  # the cache folder when --cache-dir is not given
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable for the experiment's name
 
@@ -65,15 +66,27 @@ class TrainConfig:
         f"auto: 16-mixed on CUDA, bf16-mixed on CPUs with AMX, else 32-true; or one of {', '.join(PRECISIONS[1:])}",
     )
     accelerator: str = option("auto", "auto (CUDA when available), cpu or cuda")
+    memory_format: str = option(
+        "auto",
+        "convolution layout: auto (channels_last on CPU and CUDA, where it measured faster), channels_last "
+        "or contiguous (NCHW)",
+    )
     log_every_n_steps: int = option(10, "Lightning's logging interval, in training steps")
     augment: str = option("none", "'flip': random horizontal flips of training images; 'none'")
     feature_cache: str = option(
-        "on", "'on': decode each image once and run the frozen prefix once where valid; 'off': the original pipeline"
+        "on",
+        "'on': check and hash each image file once, decode it once, run the frozen prefix once where valid "
+        "(shared by every run when the weights do not depend on the seed); 'off': the original pipeline",
     )
     cache_memory_gib: float = option(
         4.0,
         "GiB of cached features kept in RAM (at most half the free memory); the rest is memory-mapped on disk",
         aliases=("cache_memory_gb",),
+    )
+    cache_disk_gib: float = option(
+        10.0,
+        "GiB of disk the cache folder may use (decoded images, shared frozen-prefix outputs); "
+        "the least recently used entries go first",
     )
     cache_dir: str | None = option(None, f"cache folder (default: ${CACHE_ENV}, else ~/.cache/freeze_study)")
     experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})")
@@ -90,6 +103,13 @@ class TrainConfig:
         _check(self.accelerator in ACCELERATORS, "accelerator", self.accelerator, f"one of {', '.join(ACCELERATORS)}")
         _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
+        _real(self, "cache_disk_gib", "a finite number of GiB, 0 or more", lambda v: v >= 0)
+        _check(
+            self.memory_format in MEMORY_FORMATS,
+            "memory_format",
+            self.memory_format,
+            f"one of {', '.join(MEMORY_FORMATS)}",
+        )
         _text("data", self.data, "a dataset id or a folder")
         _text("weights", self.weights, "'imagenet', 'none' or a file")
         _text("cache_dir", self.cache_dir, "a folder", optional=True)
@@ -100,7 +120,7 @@ class TrainConfig:
         return {k: str(v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
     def cache_root(self) -> str:
-        """Where decoded images (and features over the memory budget) are cached."""
+        """The cache folder: decoded images, shared frozen-prefix outputs, file checks and digests, spilled features."""
         return (
             self.cache_dir
             or os.environ.get(CACHE_ENV)
@@ -189,9 +209,7 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         levels = whole_list("levels", self.levels, 0, MAX_FREEZE)
-        _check(bool(levels), "levels", self.levels, f"a comma-separated list of integers in 0..{MAX_FREEZE}")
         seeds = whole_list("seeds", self.seeds, 0, SEED_MAX)
-        _check(bool(seeds), "seeds", self.seeds, f"a comma-separated list of integers in 0..{SEED_MAX}")
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "seeds", seeds)
         _text("storage", self.storage, "a storage URL", optional=True)
@@ -256,8 +274,9 @@ class SweepConfig:
 
 
 def whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]:
-    """`values` as a tuple of ints in low..high without repeats (ConfigError naming the first bad one)."""
+    """`values` as a non-empty tuple of ints in low..high without repeats (ConfigError naming the first bad one)."""
     shown = ",".join(map(str, values))
+    _check(bool(values), name, shown, f"a comma-separated list of integers in {low}..{high}")
     ints = []
     for v in values:
         ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and float(v).is_integer()
@@ -268,5 +287,5 @@ def whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]
 
 
 # A host's own settings: they change neither the results nor what is measured, so not the sweep key either.
-HOST_SETTINGS = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")
+HOST_SETTINGS = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib", "cache_disk_gib")
 _COORDINATION = ("heartbeat_s", "grace_period_s", "max_retries")  # how workers coordinate, not what they train

@@ -21,6 +21,7 @@ DEFAULT_DATA = "AI-Lab-Makerere/beans"
 FREEZE_PARAM, SEED_PARAM, FROZEN_STAGES_PARAM = "freeze", "seed", "frozen_stages"
 CLASSES_PARAM, PREPROCESSING_PARAM = "classes", "preprocessing"
 RESOLVED_ACCELERATOR_PARAM, RESOLVED_PRECISION_PARAM = "resolved_accelerator", "resolved_precision"
+RESOLVED_MEMORY_FORMAT_PARAM = "resolved_memory_format"  # channels_last or contiguous, as `memory_format=auto` chose
 LEVELS_PARAM, SEEDS_PARAM, GRID_SIZE_PARAM = "levels", "seeds", "grid_size"  # on a sweep's parent run
 EXPERIMENT_FIELD = "experiment"  # a TrainConfig field that is a place, not a setting: never in the sweep key
 WEIGHTS_PARAM, DATA_PARAM, EPOCHS_PARAM = "weights", "data", "epochs"  # TrainConfig fields the report reads
@@ -46,9 +47,21 @@ CLASS_SCORES = ("precision", "recall", "f1")  # f"{prefix}_{score}_{class}": tes
 EVALUATION_ARTIFACT = "evaluation"  # the folder of a run's predictions and confusion matrices
 IMAGE_COL, TRUE_COL, PREDICTED_COL, PROB_PREFIX = "image", "true_class", "predicted_class", "prob_"
 
-# What the feature cache records on a run.
+# What the feature cache records on a run (cache_build_s also on a sweep's parent: all levels' features in one pass).
 CACHE_BYTES, CACHE_BUILD_TIME, CACHE_SPILLED = "cache_bytes", "cache_build_s", "cache_spilled_bytes"
 FEATURE_CACHE_TAG, FEATURE_CACHE_REASON_TAG = "feature_cache", "feature_cache_reason"
+# "shared": prefix outputs from the persistent store (seed-independent weights); "run": computed for this run only.
+FEATURE_CACHE_SCOPE_TAG = "feature_cache_scope"
+FEATURE_CACHE_SCOPE_REASON_TAG = "feature_cache_scope_reason"  # why a run's features are its own, not shared
+FEATURE_CACHE_ENTRY_TAG = (
+    "feature_cache_entry"  # the store key of the run's features, as `freeze-study cache list` shows
+)
+SHARED_SCOPE, RUN_SCOPE = "shared", "run"
+
+# The fixed costs of a run, in seconds, besides cache_build_s and the epochs: where a run's time goes.
+DATA_CHECK_TIME, DATA_DIGEST_TIME = "data_check_s", "data_digest_s"  # verifying the images; hashing the data
+TEST_TIME, MODEL_LOG_TIME = "test_time_s", "model_log_s"  # the test split; logging the model
+FIXED_TIME_METRICS = (DATA_CHECK_TIME, DATA_DIGEST_TIME, CACHE_BUILD_TIME, TEST_TIME, MODEL_LOG_TIME)
 
 # Tags.
 ERROR_TAG = "error"  # the reason a run FAILED or was KILLED, on the run itself
@@ -78,7 +91,7 @@ WORKER_ATTR, HEARTBEAT_ATTR = "freeze_study:worker", "freeze_study:last_heartbea
 WORKERS_METRIC = "workers"  # how many worker processes trained its children
 
 # Temporary folders a run writes, named "<prefix><pid>@<host>-<random>" so that an orphan can be recognised.
-FEATURES_SCRATCH, CHECKPOINT_SCRATCH, DECODING_SCRATCH = "features-", "freeze-study-ckpt-", "decoding-"
+FEATURES_SCRATCH, RUN_SCRATCH = "features-", "freeze-study-run-"
 
 # MLflow run statuses, as the store spells them.
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)

@@ -1,5 +1,5 @@
-"""Temporary files a run writes (spilled features, checkpoints, half-decoded images): whose are they,
-and which are orphans?
+"""Temporary folders a run writes (spilled features, the Trainer's folder): whose are they, and which are
+orphans? (Half-written cache entries are the cache store's: it removes those whose build lock is free.)
 
 Each is named `<prefix><pid>@<host>-<random>`, so when a worker is killed (`kill -9`
 leaves its `TemporaryDirectory` behind) whoever runs on the same host later can tell
@@ -16,10 +16,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from freeze_study.names import CHECKPOINT_SCRATCH, DECODING_SCRATCH, FEATURES_SCRATCH
+from freeze_study.names import FEATURES_SCRATCH, RUN_SCRATCH
 
-SCRATCH_PREFIXES = (FEATURES_SCRATCH, CHECKPOINT_SCRATCH, DECODING_SCRATCH)
-DECODED_FOLDER = "decoded"  # under the cache root
+SCRATCH_PREFIXES = (FEATURES_SCRATCH, RUN_SCRATCH)
 
 
 def owned_prefix(prefix: str) -> str:
@@ -33,8 +32,8 @@ def scratch_dir(prefix: str, root: str | Path | None = None) -> tempfile.Tempora
 
 
 def scratch_roots(cache_root: str | Path) -> list[Path]:
-    """Where a run's scratch goes: the cache folder (spilled features), its decoded images, the system's temp."""
-    return [Path(cache_root), Path(cache_root) / DECODED_FOLDER, Path(tempfile.gettempdir())]
+    """Where a run's scratch goes: the cache folder (spilled features), the system's temp (the Trainer's)."""
+    return [Path(cache_root), Path(tempfile.gettempdir())]
 
 
 def remove_orphans(roots: Iterable[str | Path], pid: int | None = None) -> list[Path]:

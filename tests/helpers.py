@@ -108,16 +108,20 @@ def assert_complete_run(client: mlflow.MlflowClient, run_id: str, cfg: TrainConf
         if getattr(cfg, f.name) is not None:
             assert params[f.name] == str(getattr(cfg, f.name)), f.name
     assert params[N.RESOLVED_PRECISION_PARAM] == "32-true" and params[N.RESOLVED_ACCELERATOR_PARAM] == "cpu"
+    layout = "channels_last" if cfg.memory_format == "auto" else cfg.memory_format  # auto: channels-last on CPUs
+    assert params[N.RESOLVED_MEMORY_FORMAT_PARAM] == layout
     assert params[N.FROZEN_STAGES_PARAM] == (",".join(N.STAGES[: cfg.freeze + 1]) if cfg.freeze else "none")
     assert params[N.CLASSES_PARAM] == ",".join(CLASSES)
     for name in N.EPOCH_METRICS:
         history = client.get_metric_history(run_id, name)
         assert [m.step for m in history] == list(range(epochs)), name
-    for name in N.ONCE_METRICS:
+    for name in (*N.ONCE_METRICS, *N.FIXED_TIME_METRICS):
         assert len(client.get_metric_history(run_id, name)) == 1, name
     metrics = run.data.metrics
     assert metrics[N.EPOCHS_RUN] == epochs and 0 <= metrics[N.BEST_EPOCH] < epochs
     assert 0 <= metrics[N.TEST_ACC] <= 1 and metrics[N.FIT_TIME] > 0
+    assert all(metrics[name] >= 0 for name in N.FIXED_TIME_METRICS)
+    assert metrics[N.TEST_TIME] > 0 and metrics[N.MODEL_LOG_TIME] > 0 and metrics[N.DATA_CHECK_TIME] > 0
     assert all(m.value > 0 for m in client.get_metric_history(run_id, N.EPOCH_TIME))
     inputs = run.inputs.dataset_inputs
     digest = load_data(cfg.data).digest[:16]
@@ -163,6 +167,20 @@ def assert_evidence(client: mlflow.MlflowClient, run_id: str, data: str) -> None
         expected = confusion_matrix(table[N.TRUE_COL], table[N.PREDICTED_COL], labels=list(CLASSES))
         assert list(counts.index) == list(CLASSES) and (counts.to_numpy() == expected).all()
         assert client.download_artifacts(run_id, N.confusion_artifact(split, "png"))
+
+
+def history(client: mlflow.MlflowClient, run_id: str, name: str) -> list[float]:
+    """A metric's values in step order."""
+    return [m.value for m in client.get_metric_history(run_id, name)]
+
+
+def assert_same_numbers(client: mlflow.MlflowClient, a: str, b: str) -> None:
+    """The prefix's outputs are the same numbers either way, so the runs match to float precision."""
+    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.VAL_ACC, N.TRAIN_ACC):
+        assert history(client, a, name) == pytest.approx(history(client, b, name), rel=1e-6, abs=1e-7), name
+    test_a, test_b = (client.get_run(r).data.metrics for r in (a, b))
+    assert test_a[N.TEST_LOSS] == pytest.approx(test_b[N.TEST_LOSS], rel=1e-6)
+    assert test_a[N.TEST_ACC] == test_b[N.TEST_ACC]
 
 
 def mlflow_run(*params: str, cwd: Path, entry: str = "main") -> subprocess.CompletedProcess:

@@ -10,23 +10,11 @@ import torch
 
 import freeze_study.cache.decoded as decoded_module
 import freeze_study.names as N
-from freeze_study.cache import prefix_outputs
+from freeze_study.cache import Compute, prefix_outputs
 from freeze_study.data import PREPROCESSING as ORIGINAL_PREPROCESSING
 from freeze_study.model import build_resnet18, freeze_at_level
 from freeze_study.training import train
-
-
-def history(client, run_id, name):
-    return [m.value for m in client.get_metric_history(run_id, name)]
-
-
-def assert_same_numbers(client, a, b):
-    """The prefix's outputs are the same numbers either way, so the runs match to float precision."""
-    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.VAL_ACC, N.TRAIN_ACC):
-        assert history(client, a, name) == pytest.approx(history(client, b, name), rel=1e-6, abs=1e-7), name
-    test_a, test_b = (client.get_run(r).data.metrics for r in (a, b))
-    assert test_a[N.TEST_LOSS] == pytest.approx(test_b[N.TEST_LOSS], rel=1e-6)
-    assert test_a[N.TEST_ACC] == test_b[N.TEST_ACC]
+from tests.helpers import assert_same_numbers, history
 
 
 @pytest.mark.parametrize("freeze", [1, 4])
@@ -117,9 +105,10 @@ def test_bf16_features_spill_to_disk(tmp_path):
     prefix = freeze_at_level(build_resnet18(3, "none"), 4).prefix
     images = np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
     with ExitStack() as spill:
-        out = prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [0], spill, tmp_path)
+        bf16 = Compute("cpu", torch.bfloat16, channels_last=True)
+        out = prefix_outputs(prefix, images, 2, bf16, [0], spill, tmp_path)
         assert isinstance(out, np.ndarray) and out.shape == (3, 512) and out.dtype == np.float32
-        in_memory = prefix_outputs(prefix, images, 2, "cpu", torch.bfloat16, [2**20], spill, tmp_path)
+        in_memory = prefix_outputs(prefix, images, 2, bf16, [2**20], spill, tmp_path)
         assert in_memory.dtype == torch.bfloat16
         np.testing.assert_array_equal(out, in_memory.float().numpy())
     assert not list(tmp_path.glob("features-*"))  # spilled files go when the run ends

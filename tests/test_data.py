@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 
 import datasets
 import numpy as np
@@ -10,7 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from freeze_study.data import DataError, ImageDataset, from_hub_dataset, load_data, make_loader, worker_count
+from freeze_study.data import (
+    DataError,
+    FileMemo,
+    ImageDataset,
+    from_hub_dataset,
+    load_data,
+    make_loader,
+    worker_count,
+)
 from freeze_study.errors import is_expected, reason
 from tests.helpers import CLASSES, make_image_folder
 
@@ -172,3 +182,61 @@ def test_a_silent_worker_fails_the_loader_instead_of_hanging_it():
         next(iter(loader))
     assert time.monotonic() - start < 30
     assert is_expected(caught.value) and reason(caught.value).endswith("docker run --shm-size=1g)")  # not "a bug"
+
+
+def _age(root, seconds: float = 60.0) -> None:
+    """Files older than the memo's racy window, as a data set's files usually are."""
+    then = time.time() - seconds
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, (then, then))
+
+
+def _same_size_garbage(path) -> None:
+    """Overwrite the file's bytes in place, keeping its size and modification time (its identity)."""
+    st = path.stat()
+    path.write_bytes(b"\0" * st.st_size)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_checks_and_digests_are_remembered_by_file_identity(image_folder, tmp_path):
+    _age(image_folder)
+    memo = FileMemo(tmp_path / "files.db")
+    first = load_data(str(image_folder), memo)
+    digest = first.digest
+    victim = image_folder / "train" / "healthy" / "healthy_0.jpg"
+    _same_size_garbage(victim)  # same path, size and mtime: the memo vouches for it (neither checked nor hashed)
+    again = load_data(str(image_folder), FileMemo(tmp_path / "files.db"))
+    assert again.digest == digest
+    with pytest.raises(DataError, match=r"cannot decode image .*healthy_0\.jpg"):
+        load_data(str(image_folder))  # without the memo, every file is checked
+    os.utime(victim)  # a new modification time: a new identity, so checked again
+    with pytest.raises(DataError, match=r"cannot decode image .*healthy_0\.jpg"):
+        load_data(str(image_folder), FileMemo(tmp_path / "files.db"))
+
+
+def test_a_changed_file_is_hashed_again(image_folder, tmp_path):
+    _age(image_folder)
+    digest = load_data(str(image_folder), FileMemo(tmp_path / "files.db")).digest
+    Image.new("RGB", (9, 9)).save(image_folder / "test" / "healthy" / "healthy_1.jpg")
+    _age(image_folder)
+    changed = load_data(str(image_folder), FileMemo(tmp_path / "files.db")).digest
+    assert changed != digest
+    assert changed == load_data(str(image_folder)).digest  # the memo never changes the answer
+
+
+def test_files_just_written_are_not_remembered(image_folder, tmp_path):
+    memo = FileMemo(tmp_path / "files.db")
+    load_data(str(image_folder), memo).digest  # noqa: B018 - hashes every file
+    victim = image_folder / "validation" / "bean_rust" / "bean_rust_0.jpg"
+    _same_size_garbage(victim)  # within the racy window a same-size rewrite could keep the timestamp
+    with pytest.raises(DataError, match="bean_rust_0.jpg"):
+        load_data(str(image_folder), FileMemo(tmp_path / "files.db"))
+
+
+def test_an_unusable_memo_is_no_memo(image_folder, tmp_path):
+    _age(image_folder)
+    (tmp_path / "files.db").mkdir()  # not a database
+    with pytest.warns(UserWarning, match="file memo .* unusable"):
+        digest = load_data(str(image_folder), FileMemo(tmp_path / "files.db")).digest
+    assert digest == load_data(str(image_folder)).digest

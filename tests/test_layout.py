@@ -1,4 +1,5 @@
-"""The package's shape: imports point one way (command line → jobs → training → parts → names), no cycles."""
+"""The package's shape: imports point one way (command line → benchmarks → jobs → training → parts → names),
+no cycles."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ LAYERS = {
     "training": 5,
     "sweep": 6,
     "report": 6,
-    "bench": 6,
+    "bench": 7,  # benchmarks whole sweeps
     "exits": 6,
     "serve": 7,  # registers the report's choice
     "cli": 8,

@@ -29,6 +29,8 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
     assert metrics[N.TEST_ACC] == pytest.approx(result.test_acc)
     val_acc = store.get_metric_history(result.run_id, N.VAL_ACC)[result.best_epoch].value
     assert val_acc == pytest.approx(result.val_acc)
+    val_loss = [m.value for m in store.get_metric_history(result.run_id, N.VAL_LOSS)]
+    assert result.best_epoch == val_loss.index(min(val_loss))  # the first epoch with the lowest val_loss
     assert store.get_run(result.run_id).data.tags[N.RUN_NAME_TAG] == "freeze=2 seed=42"
     assert_evidence(store, result.run_id, cfg.data)
     if (PROJECT / ".git").exists():  # a checkout (CI clones one): the code's commit is on the run
@@ -39,6 +41,7 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
 def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
     result = train(tiny_config)
     model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
+    assert model.conv1.weight.is_contiguous()  # trained channels-last, logged in the ordinary layout
     x, _ = ImageDataset(load_data(tiny_config.data).splits["test"])[0]
     with torch.no_grad():
         logits = model(x.unsqueeze(0))
@@ -176,3 +179,23 @@ def test_a_run_in_a_small_dev_shm_finishes_with_fewer_workers_and_a_warning(stor
     )
     (run,) = runs_of(store)
     assert run.info.status == N.FINISHED and run.data.metrics[N.EPOCHS_RUN] == 1
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "asked", "layout"),
+    [("cpu", "auto", "channels_last"), ("cpu", "contiguous", "contiguous"), ("cpu", "channels_last", "channels_last")],
+)
+def test_convolution_layout_is_chosen_per_device(tiny_config, accelerator, asked, layout):
+    from freeze_study.training import resolve_device
+
+    device = resolve_device(dataclasses.replace(tiny_config, accelerator=accelerator, memory_format=asked))
+    assert device.memory_format == layout and device.compute.channels_last == (layout == "channels_last")
+
+
+def test_contiguous_layout_runs_match_too(store, tiny_config):
+    from tests.helpers import assert_same_numbers
+
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, memory_format="contiguous")
+    cached, plain = train(cfg), train(dataclasses.replace(cfg, feature_cache="off"))
+    assert store.get_run(cached.run_id).data.params[N.RESOLVED_MEMORY_FORMAT_PARAM] == "contiguous"
+    assert_same_numbers(store, cached.run_id, plain.run_id)

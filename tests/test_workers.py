@@ -113,7 +113,13 @@ def test_a_worker_killed_mid_trial_is_taken_over(shared, tiny_config, tmp_path, 
     assert (first.state, retry.state) == (TrialState.FAIL, TrialState.COMPLETE)
     assert retry.system_attrs["retry_history"] == [0] and retry.user_attrs[N.RUN_ID_ATTR] == done.info.run_id
     leftovers = [p.name for root in (isolated_cache, tmp_path / "tmp") for p in root.glob(f"*{killed.pid}@{HOST}-*")]
-    assert leftovers == []  # its spilled features and checkpoint folder were removed by the survivor
+    assert leftovers == []  # its spilled features and run folder were removed by the survivor
+
+
+def epoch_logged(client, experiment: str) -> bool:
+    """Whether a run of `experiment` has logged its first epoch's validation loss."""
+    found = client.get_experiment_by_name(experiment)
+    return bool(found and client.search_runs([found.experiment_id], f"metrics.{N.VAL_LOSS} >= 0", max_results=1))
 
 
 @pytest.mark.slow
@@ -122,7 +128,7 @@ def test_a_worker_rides_out_a_tracking_server_restart(shared, tiny_config, tmp_p
     argv = sweep_args(tiny_config, "3", "1") + ["--storage", shared.storage, "--epochs", str(epochs)]
     (proc,) = start_together([argv + ["--patience", "100"]], shared.env, tmp_path)
     deadline = time.monotonic() + 300
-    while not list((tmp_path / "tmp").glob(f"{N.CHECKPOINT_SCRATCH}*/*.ckpt")):  # epoch 0 is done
+    while not epoch_logged(shared.client, shared.experiment):
         assert proc.poll() is None and time.monotonic() < deadline, logs(tmp_path, 1)
         time.sleep(0.05)
     down = time.time()
@@ -276,16 +282,16 @@ def test_only_a_dead_process_scratch_is_removed(tmp_path):
     gone.wait()
     names = [
         f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-abc123_x",  # its process is gone: removed
-        f"{N.CHECKPOINT_SCRATCH}{gone.pid}@{HOST}-q1w2e3r4",
-        f"{N.CHECKPOINT_SCRATCH}{os.getpid()}@{HOST}-q1w2e3r4",  # alive: kept
+        f"{N.RUN_SCRATCH}{gone.pid}@{HOST}-q1w2e3r4",
+        f"{N.RUN_SCRATCH}{os.getpid()}@{HOST}-q1w2e3r4",  # alive: kept
         f"{N.FEATURES_SCRATCH}{gone.pid}@another-host-q1w2e3r4",  # another host's: kept
         "features-unrelated",
     ]
     for name in names:
         (tmp_path / name).mkdir()
-    (tmp_path / f"{N.DECODING_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.tmp").write_bytes(b"half")  # a file: removed
+    (tmp_path / f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy").write_bytes(b"half")  # a file: removed
     removed = remove_orphans([tmp_path, tmp_path / "missing"])
     assert sorted(p.name for p in removed) == sorted(
-        [*names[:2], f"{N.DECODING_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.tmp"]
+        [*names[:2], f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy"]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])

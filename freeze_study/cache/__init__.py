@@ -1,7 +1,38 @@
-"""Caching what freezing makes constant: decoded images (`decoded`) and the frozen prefix's
-outputs (`features`), so that freezing saves wall time."""
+"""Caching what freezing makes constant: the persistent folder (`store`), decoded images (`decoded`),
+frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`), how they are
+computed (`compute`), and the inputs a run trains on (`features`)."""
 
+from freeze_study.cache.compute import Compute, to_layout
 from freeze_study.cache.decoded import decoded_images
-from freeze_study.cache.features import CachePlan, build_inputs, memory_budget, prefix_outputs, prefix_problem
+from freeze_study.cache.features import (
+    FILE_MEMO,
+    CachePlan,
+    build_inputs,
+    file_memo,
+    prefix_problem,
+    shared_problem,
+    store_of,
+)
+from freeze_study.cache.per_run import memory_budget, prefix_outputs
+from freeze_study.cache.shared import SharedFeatures, shared_features, weights_digest
+from freeze_study.cache.store import Entry, Store
 
-__all__ = ["CachePlan", "build_inputs", "decoded_images", "memory_budget", "prefix_outputs", "prefix_problem"]
+__all__ = [
+    "FILE_MEMO",
+    "CachePlan",
+    "Compute",
+    "Entry",
+    "SharedFeatures",
+    "Store",
+    "build_inputs",
+    "decoded_images",
+    "file_memo",
+    "memory_budget",
+    "prefix_outputs",
+    "prefix_problem",
+    "shared_features",
+    "shared_problem",
+    "store_of",
+    "to_layout",
+    "weights_digest",
+]

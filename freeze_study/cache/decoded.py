@@ -1,53 +1,56 @@
-"""Decoded images: each split decoded, converted to RGB and resized once, kept as a uint8 file.
+"""Decoded images: each split decoded, converted to RGB and resized once, kept as a uint8 store entry.
 
-Files are keyed by the data's content digest, the split and the pre-processing, so every
-epoch, run and later sweep on the same data reuses them; they are written atomically.
+Entries are keyed by the data's content digest, the split and the pre-processing, so every
+epoch, run and later sweep on the same data reuses them (`cache.store`: atomic writes,
+one builder at a time, under the disk budget).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from pathlib import Path
+from contextlib import ExitStack
 
 import numpy as np
 import torch
 
+from freeze_study.cache.store import Store
 from freeze_study.data import IMAGE_SIZE, LOADER_TIMEOUT_S, PREPROCESSING, Data, Split, worker_count
-from freeze_study.names import DECODING_SCRATCH
-from freeze_study.scratch import DECODED_FOLDER, owned_prefix
 
 _BATCH = 32  # images decoded per worker task
 
+KIND = "decoded"
 
-def decoded_images(split: Split, data: Data, root: Path, workers: int) -> np.ndarray:
-    """The split decoded and resized once, as a read-only uint8 memmap (built on first use)."""
-    key = hashlib.sha256(f"{data.digest}|{split.name}|{PREPROCESSING}".encode()).hexdigest()[:24]
-    path = root / DECODED_FOLDER / f"{key}.npy"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=owned_prefix(DECODING_SCRATCH), suffix=".tmp")
-        os.close(fd)
-        try:
-            out = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.uint8, shape=(len(split), IMAGE_SIZE, IMAGE_SIZE, 3)
-            )
-            workers = worker_count(workers, _BATCH * IMAGE_SIZE * IMAGE_SIZE * 3)  # what shared memory holds
-            loader = torch.utils.data.DataLoader(
-                _Decoder(split), batch_size=_BATCH, num_workers=workers, timeout=LOADER_TIMEOUT_S if workers else 0
-            )
-            i = 0
-            for batch in loader:
-                out[i : i + len(batch)] = batch.numpy()
-                i += len(batch)
-            out.flush()
-            del out
-            os.replace(tmp, path)  # atomic: concurrent runs never read half a file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return np.load(path, mmap_mode="r")
+
+def decoded_key(data: Data, split: str) -> str:
+    """The store key of a split's decoded images: its data's content digest, the split, the pre-processing."""
+    return hashlib.sha256(f"{data.digest}|{split}|{PREPROCESSING}".encode()).hexdigest()[:24]
+
+
+def decoded_images(split: Split, data: Data, store: Store, workers: int, hold: ExitStack) -> np.ndarray:
+    """The split decoded and resized once: a read-only uint8 N x 224 x 224 x 3 memmap, built on first use.
+
+    Kept from eviction until `hold` closes; a file of this run's when the disk budget has no room.
+    Raises DataError for an image that cannot be decoded.
+    """
+    key = decoded_key(data, split.name)
+    images = store.open(KIND, key, hold)
+    if images is not None:
+        return images
+    with store.build_lock(KIND, key):
+        images = store.open(KIND, key, hold)  # built meanwhile by another process
+        if images is not None:
+            return images
+        meta = {"data": data.spec, "split": split.name, "images": len(split), "preprocessing": PREPROCESSING}
+        out = store.writer(KIND, key, key, (len(split), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8, meta, hold)
+        workers = worker_count(workers, _BATCH * IMAGE_SIZE * IMAGE_SIZE * 3)  # what shared memory holds
+        loader = torch.utils.data.DataLoader(
+            _Decoder(split), batch_size=_BATCH, num_workers=workers, timeout=LOADER_TIMEOUT_S if workers else 0
+        )
+        i = 0
+        for batch in loader:
+            out.array[i : i + len(batch)] = batch.numpy()
+            i += len(batch)
+        return store.commit(out, hold)
 
 
 class _Decoder(torch.utils.data.Dataset):

@@ -1,8 +1,10 @@
 """The data: where images come from (`sources`, `folder`), how one image is decoded (`decode`), how images
-become tensors (`preprocess`), and the DataLoaders of the original pipeline (`loaders`, `workers`)."""
+become tensors (`preprocess`), the DataLoaders of the original pipeline (`loaders`, `workers`), and what
+is remembered about files (`identity`)."""
 
 from freeze_study.data.decode import MAX_PIXELS, check_image, decode
 from freeze_study.data.errors import DataError
+from freeze_study.data.identity import FileMemo, forget_all
 from freeze_study.data.loaders import LOADER_TIMEOUT_S, ImageDataset, make_loader
 from freeze_study.data.preprocess import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, normalize, to_input
 from freeze_study.data.sources import SPLITS, Data, Split, from_hub_dataset, load_data, subset
@@ -18,11 +20,13 @@ __all__ = [
     "SPLITS",
     "Data",
     "DataError",
+    "FileMemo",
     "ImageDataset",
     "Split",
     "available_cpus",
     "check_image",
     "decode",
+    "forget_all",
     "from_hub_dataset",
     "load_data",
     "make_loader",

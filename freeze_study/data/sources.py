@@ -4,7 +4,8 @@
 or a local image folder `DIR/{train,validation,test}/<class>/*` (what in it counts:
 `data.folder`), decodes every image once as a check (`data.decode.check_image`: the one
 function to cache by file identity), and returns the three splits with class names taken
-from the data. Both sources decode alike (`data.decode`).
+from the data. Both sources decode alike (`data.decode`). Given a `FileMemo`, a
+folder's image checks and file digests are done once per unchanged file (`data.identity`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ import numpy as np
 from freeze_study.data.decode import Source, check_image, check_images, decode
 from freeze_study.data.errors import DataError
 from freeze_study.data.folder import SPLITS, list_folder
+from freeze_study.data.identity import FileMemo
 from freeze_study.data.workers import available_cpus
 from freeze_study.text import shown
 
 __all__ = ["SPLITS", "Data", "DataError", "Split", "from_hub_dataset", "load_data", "subset"]
+IMAGE_CHECK = "decode-1/8"  # what `check_image` verifies; change it with the check, so old passes are not trusted
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,15 @@ class Data:
         return self.fingerprint()
 
 
-def load_data(spec: str) -> Data:
+def load_data(spec: str, memo: FileMemo | None = None) -> Data:
     """A local image folder if `spec` is a directory, else a Hugging Face dataset id.
 
     Every image is decoded once before this returns (DataError naming the files that cannot
-    be), so a bad file stops a run before any training time is spent.
+    be), so a bad file stops a run before any training time is spent; `memo` remembers the
+    images that passed, and the files' digests, by file identity.
     """
     if os.path.isdir(spec):
-        return _load_folder(Path(spec))
+        return _load_folder(Path(spec), memo)
     if os.path.exists(spec):
         raise DataError(
             f"--data {shown(spec)} is a file, not a folder: unpack it into {{train,validation,test}}/<class>/*"
@@ -81,7 +85,7 @@ def load_data(spec: str) -> Data:
     return _load_hub(spec)
 
 
-def _load_folder(root: Path) -> Data:
+def _load_folder(root: Path, memo: FileMemo | None) -> Data:
     listing = list_folder(root)
     classes = tuple(listing.files["train"])
     for split in SPLITS[1:]:
@@ -92,11 +96,15 @@ def _load_folder(root: Path) -> Data:
         if message:
             warnings.warn(message, stacklevel=3)
     splits = {}
+    check = memo.remembered(check_image, IMAGE_CHECK) if memo else check_image
     for split in SPLITS:
         paths = [p for c in classes for p in listing.files[split][c]]
         labels = [i for i, c in enumerate(classes) for _ in listing.files[split][c]]
         splits[split] = Split(split, [str(p) for p in paths], labels, _OpenFile(paths))
-    check_images([(str(p), partial(check_image, p)) for s in SPLITS for p in splits[s].opener.paths], available_cpus())
+    check_images([(str(p), partial(check, p)) for s in SPLITS for p in splits[s].opener.paths], available_cpus())
+    if memo:
+        memo.flush()
+    file_digest = memo.sha256 if memo else _sha256
 
     def fingerprint() -> str:
         h = hashlib.sha256(repr(classes).encode("utf-8", "surrogateescape"))
@@ -104,10 +112,16 @@ def _load_folder(root: Path) -> Data:
             for name, label in zip(splits[split].names, splits[split].labels, strict=True):
                 rel = os.fsencode(Path(name).relative_to(root))  # bytes: file names need not be UTF-8
                 h.update(f"{split}/".encode() + rel + f":{label}:".encode())
-                h.update(hashlib.sha256(Path(name).read_bytes()).digest())
+                h.update(file_digest(Path(name)))
+        if memo:
+            memo.flush()
         return h.hexdigest()
 
     return Data(str(root), classes, splits, fingerprint)
+
+
+def _sha256(path: Path) -> bytes:
+    return hashlib.sha256(path.read_bytes()).digest()
 
 
 def _load_hub(dataset_id: str) -> Data:

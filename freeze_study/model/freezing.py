@@ -49,6 +49,18 @@ def freeze_at_level(net: ResNet, freeze: int) -> FrozenCut:
     return parts
 
 
+def level_steps(net: ResNet) -> list[nn.Sequential]:
+    """The frozen prefixes of levels 1..4 one step at a time: step k-1 maps level k-1's prefix output
+    (images for k=1) to level k's, so the first k steps compose to `freeze_at_level(net, k).prefix`.
+
+    Step 1 is the stem and layer1, steps 2 and 3 are layer2 and layer3, step 4 is layer4 with the
+    pooling (N x 512 out). The steps share `net`'s modules.
+    """
+    stages = [stage_modules(net, s) for s in STAGES]
+    first, *middle, last = stages[1:]
+    return [nn.Sequential(stages[0], first), *middle, nn.Sequential(last, net.avgpool, nn.Flatten(1))]
+
+
 def freeze_prefix(prefix: nn.Module) -> None:
     """No gradients and BatchNorm in eval mode: the prefix's output never changes."""
     prefix.requires_grad_(False)

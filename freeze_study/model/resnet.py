@@ -42,6 +42,17 @@ def build_resnet18(num_classes: int, weights: str) -> ResNet:
     return net
 
 
+def weights_file(weights: str) -> Path | None:
+    """The file the starting weights are read from: the state-dict file, torchvision's downloaded
+    IMAGENET1K_V1 checkpoint for "imagenet" (once `build_resnet18` has fetched it), None for random init."""
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        url = ResNet18_Weights.IMAGENET1K_V1.url
+        return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return Path(weights)
+
+
 def _imagenet_resnet18() -> ResNet:
     try:
         return resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)  # cached under $TORCH_HOME/hub/checkpoints
@@ -95,9 +106,10 @@ def weights_sha256(weights: str) -> str | None:
 def export_model(net: nn.Module) -> nn.Module:
     """A plain torchvision ResNet18 (stock pooling) on the CPU, in eval mode, for logging.
 
-    Its forward equals `net`'s; it loads without this package installed.
+    Its forward equals `net`'s; it loads without this package installed. Weights are in the
+    ordinary (contiguous) layout, whatever layout training used.
     """
-    out = copy.deepcopy(net).float().cpu().eval()
+    out = copy.deepcopy(net).float().cpu().eval().to(memory_format=torch.contiguous_format)
     out.avgpool = nn.AdaptiveAvgPool2d(1)
     out.requires_grad_(True)
     return out

@@ -25,7 +25,7 @@ from freeze_study.errors import reason
 from freeze_study.sweep.heartbeat import Heartbeat, beat_age, finished_late, lost_reason, worker_id
 from freeze_study.sweep.planner import Plan, end_lost_runs, point_of
 from freeze_study.tracking import StoreError, sweeps
-from freeze_study.training import TrainResult, train
+from freeze_study.training import TrainResult, share_features, train
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING)
 STOPS_THE_SWEEP = (DataError, StoreError)  # failures of what every grid point shares: the data, the store
@@ -47,6 +47,7 @@ def work(plan: Plan, say: Callable[[str], None] = print) -> Progress:
     """Train queued points until none is queued or running anywhere; returns the sweep's state at the end."""
     progress, seconds, seen = Progress(), [], None
     try:
+        _share_features(plan, say)
         while True:
             noticed = plan.lost.fail(plan.study, plan.rdb, plan.cfg.grace_period_s, all_running=False)
             if noticed:
@@ -78,6 +79,18 @@ def work(plan: Plan, say: Callable[[str], None] = print) -> Progress:
     except BaseException as exc:
         _abandon(plan, exc)
         raise
+
+
+def _share_features(plan: Plan, say: Callable[[str], None]) -> None:
+    """The shared frozen-prefix outputs of every level left to train, in one pass before any point trains
+    (into this host's cache; a worker on the same host waits for them); its time on the parent."""
+    done = sweeps.finished_points(plan.parent_id)
+    warmed = share_features(plan.cfg.train, [k for k, s in plan.cfg.grid if N.grid_point_name(k, s) not in done])
+    if warmed is not None:
+        levels = ",".join(map(str, warmed.levels))
+        how = "computed" if warmed.built else "found in the cache"
+        say(f"frozen-prefix outputs of levels {levels} {how} in {warmed.seconds:.1f}s, shared by every seed")
+        tracking.log_metrics(plan.parent_id, {N.CACHE_BUILD_TIME: warmed.seconds})
 
 
 def take(study: optuna.Study, rdb: optuna.storages.RDBStorage) -> tuple[optuna.trial.Trial, int] | None:

@@ -41,7 +41,10 @@ from freeze_study.names import (
     CLASSES_ARTIFACT,
     CLASSES_PARAM,
     CONFIG_ARTIFACT,
+    FEATURE_CACHE_ENTRY_TAG,
     FEATURE_CACHE_REASON_TAG,
+    FEATURE_CACHE_SCOPE_REASON_TAG,
+    FEATURE_CACHE_SCOPE_TAG,
     FEATURE_CACHE_TAG,
     GIT_COMMIT_TAG,
     MODEL_ARTIFACT,
@@ -147,11 +150,25 @@ def data(spec: str, classes: tuple[str, ...], digest: str) -> None:
         mlflow.log_input(MetaDataset(source, name=name, digest=digest[:16]), context=context)
 
 
-def feature_cache(features: bool, reason: str | None, size: int, build_s: float, spilled: int) -> None:
-    """Whether the frozen prefix's outputs were cached (and why not), and what the cache cost (bytes, s)."""
-    mlflow.set_tag(FEATURE_CACHE_TAG, "on" if features else "off")
-    if reason:
-        mlflow.set_tag(FEATURE_CACHE_REASON_TAG, reason)
+def feature_cache(
+    reason: str | None,
+    size: int,
+    build_s: float,
+    spilled: int,
+    scope: str | None = None,
+    scope_reason: str | None = None,
+    entry: str | None = None,
+) -> None:
+    """Whether the frozen prefix's outputs were cached (`reason`: why not), shared through the store or this
+    run's own (`scope`, `scope_reason`: why not shared), the store entry, and what the cache cost (bytes, s)."""
+    tags = {
+        FEATURE_CACHE_TAG: "off" if reason else "on",
+        FEATURE_CACHE_REASON_TAG: reason,
+        FEATURE_CACHE_SCOPE_TAG: scope,
+        FEATURE_CACHE_SCOPE_REASON_TAG: scope_reason,
+        FEATURE_CACHE_ENTRY_TAG: entry,
+    }
+    mlflow.set_tags({k: v for k, v in tags.items() if v})
     metrics({CACHE_BYTES: size, CACHE_BUILD_TIME: build_s, CACHE_SPILLED: spilled})
 
 

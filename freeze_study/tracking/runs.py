@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
 from collections.abc import Iterator
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, RunStatus
 from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
 from freeze_study import errors
@@ -88,6 +89,13 @@ def run(
         raise
     else:
         mlflow.end_run(FINISHED)
+
+
+def log_metrics(run_id: str, values: dict[str, float]) -> None:
+    """Log metrics to a run that need not be active (e.g. a sweep's parent)."""
+    mlflow.MlflowClient().log_batch(
+        run_id, metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in values.items()]
+    )
 
 
 def mark_failed(run_id: str, exc: BaseException, quiet: bool = False) -> None:

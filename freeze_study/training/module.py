@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from freeze_study import tracking
+from freeze_study.cache import to_layout
 from freeze_study.model import FrozenCut
 from freeze_study.names import EPOCH_TIME, SPLIT_METRICS, VAL_ACC, VAL_LOSS
 
@@ -19,14 +20,16 @@ class FreezeClassifier(pl.LightningModule):
 
     `net` is the whole network and `cut` its frozen prefix and trainable suffix (both
     share `net`'s modules). With `features_input` the batches hold the prefix's outputs
-    (N x C x H x W, or N x 512 at freeze=4), else images (N x 3 x 224 x 224).
+    (N x C x H x W, or N x 512 at freeze=4), else images (N x 3 x 224 x 224). With
+    `channels_last` batches are made channels-last on the device, as `net` is.
     """
 
-    def __init__(self, net: nn.Module, cut: FrozenCut, lr: float, features_input: bool):
+    def __init__(self, net: nn.Module, cut: FrozenCut, lr: float, features_input: bool, channels_last: bool = False):
         super().__init__()
         self.net = net
         self.lr = lr
         self.features_input = features_input
+        self.channels_last = channels_last
         self.cut = cut  # a tuple, so its modules are registered once, through `net`
         self.history: list[dict[str, float]] = []  # one row per finished epoch (val metrics, time)
         self._epoch_start = 0.0
@@ -37,10 +40,11 @@ class FreezeClassifier(pl.LightningModule):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(to_layout(x, self.channels_last))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """N x classes logits of a batch as the loaders give it (images, or the prefix's outputs)."""
+        x = to_layout(x, self.channels_last)  # the same layout as the cached prefix ran in: the same numbers
         prefix, suffix = self.cut
         return suffix(x if self.features_input else prefix(x))
 

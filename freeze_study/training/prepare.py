@@ -1,8 +1,8 @@
 """Everything before `Trainer.fit`, shared by a tracked run (`train`) and the benchmark (`bench`).
 
-The order is fixed by what each step needs: the network is built and cut at the
-freeze level, the inputs are built from its frozen prefix, and only then the
-LightningModule, which is told what its batches hold.
+The order is fixed by what each step needs: the network is built (in the device's
+convolution layout) and cut at the freeze level, the inputs are built from its frozen
+prefix, and only then the LightningModule, which is told what its batches hold.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
+import torch
 from torch import nn
 
 from freeze_study.cache import CachePlan, build_inputs
 from freeze_study.config import TrainConfig
-from freeze_study.data import Data
+from freeze_study.data import Data, FileMemo
 from freeze_study.model import FrozenCut, build_resnet18, freeze_at_level
-from freeze_study.training.device import Device
+from freeze_study.training.device import Device, make_deterministic
 from freeze_study.training.module import FreezeClassifier
 
 
@@ -32,24 +33,33 @@ class Prepared:
     plan: CachePlan
 
 
-def prepare(cfg: TrainConfig, data: Data, device: Device, spill: ExitStack) -> Prepared:
+def prepare(cfg: TrainConfig, data: Data, device: Device, spill: ExitStack, memo: FileMemo | None = None) -> Prepared:
     """Seed, build ResNet18 from `cfg.weights`, freeze it at `cfg.freeze`, build the inputs, then the module.
 
     Raises WeightsError for weights that cannot be loaded and DataError for images that
-    cannot be decoded. Features spilled to disk live until `spill` closes.
+    cannot be decoded. Features spilled to disk live until `spill` closes; `memo` remembers
+    file digests (`cache.file_memo`).
     """
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    net = build_resnet18(len(data.classes), cfg.weights)
+    net = build_network(len(data.classes), cfg.weights, device)
     cut = freeze_at_level(net, cfg.freeze)
-    loaders, plan = build_inputs(cfg, data, cut.prefix, device.accelerator, device.autocast, spill)
-    module = FreezeClassifier(net, cut, cfg.lr, features_input=plan.features)
+    make_deterministic()
+    loaders, plan = build_inputs(cfg, data, net, cut.prefix, device.compute, spill, memo)
+    module = FreezeClassifier(net, cut, cfg.lr, features_input=plan.features, channels_last=device.channels_last)
     return Prepared(net, cut, module, loaders, plan)
 
 
-def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, quiet: bool = False) -> pl.Trainer:
-    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics).
+def build_network(num_classes: int, weights: str, device: Device) -> nn.Module:
+    """ResNet18 from `weights` (`model.build_resnet18`) with its convolution weights in the device's layout."""
+    net = build_resnet18(num_classes, weights)
+    return net.to(memory_format=torch.channels_last) if device.channels_last else net
 
-    `quiet` (for timing): no checkpoints, progress bar or sanity validation.
+
+def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, quiet: bool = False) -> pl.Trainer:
+    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics), no
+    checkpoint files (`BestWeights` keeps the best epoch in memory).
+
+    `quiet` (for timing): no progress bar or sanity validation.
     """
     return pl.Trainer(
         max_epochs=cfg.epochs,
@@ -62,7 +72,7 @@ def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, q
         callbacks=callbacks,
         default_root_dir=root,
         enable_model_summary=False,
-        enable_checkpointing=not quiet,
+        enable_checkpointing=False,
         enable_progress_bar=not quiet,
         num_sanity_val_steps=0 if quiet else 2,
     )

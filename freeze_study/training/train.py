@@ -6,31 +6,38 @@ recorded, and how, is `tracking.record`'s business; this module says what happen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping
 
 from freeze_study import tracking
+from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, load_data
 from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
-    CHECKPOINT_SCRATCH,
+    DATA_CHECK_TIME,
+    DATA_DIGEST_TIME,
     EPOCHS_RUN,
     EVALUATED_SPLITS,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
+    MODEL_LOG_TIME,
     PREPROCESSING_PARAM,
     RESOLVED_ACCELERATOR_PARAM,
+    RESOLVED_MEMORY_FORMAT_PARAM,
     RESOLVED_PRECISION_PARAM,
+    RUN_SCRATCH,
     TEST_ACC,
     TEST_LOSS,
+    TEST_TIME,
     TOTAL_PARAMS,
     TRAINABLE_PARAMS,
     VAL_ACC,
@@ -40,6 +47,7 @@ from freeze_study.names import (
 )
 from freeze_study.scratch import scratch_dir
 from freeze_study.training import evaluate
+from freeze_study.training.best import BestWeights
 from freeze_study.training.device import resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
@@ -54,7 +62,7 @@ class TrainResult:
     test_loss: float
     fit_time_s: float  # building the cache + fitting, seconds
     epochs_run: int
-    best_epoch: int  # 0-based; its checkpoint (lowest val_loss) is the one tested and logged
+    best_epoch: int  # 0-based; its weights (lowest val_loss) are the ones tested and logged
 
 
 def train(
@@ -79,34 +87,42 @@ def train(
                 **cfg.params(),
                 RESOLVED_ACCELERATOR_PARAM: device.accelerator,
                 RESOLVED_PRECISION_PARAM: device.precision,
+                RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
                 PREPROCESSING_PARAM: PREPROCESSING,
                 FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
             }
         )
         tracking.record.config(dataclasses.asdict(cfg))  # the first artifact: an unwritable store fails here
         tracking.record.source_commit()
-        data = load_data(cfg.data)
-        tracking.record.data(data.spec, data.classes, data.digest)
-        with scratch_dir(CHECKPOINT_SCRATCH) as ckpt_dir, ExitStack() as spill:
-            run = prepare(cfg, data, device, spill)
+        clock = _Clock()
+        memo = file_memo(cfg)
+        with clock(DATA_CHECK_TIME):
+            data = load_data(cfg.data, memo)
+        with clock(DATA_DIGEST_TIME):
+            digest = data.digest
+        tracking.record.data(data.spec, data.classes, digest)
+        with scratch_dir(RUN_SCRATCH) as root, ExitStack() as spill:
+            run = prepare(cfg, data, device, spill, memo)
             if digest := weights_sha256(cfg.weights):  # the file loaded: which weights, exactly
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
+            if memo:
+                memo.close()  # everything the run checks and hashes is done
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
+            plan = run.plan
             tracking.record.feature_cache(
-                run.plan.features, run.plan.reason, run.plan.bytes, run.plan.build_s, run.plan.spilled_bytes
+                plan.reason, plan.bytes, plan.build_s, plan.spilled_bytes, plan.scope, plan.scope_reason, plan.entry
             )
-            best = ModelCheckpoint(dirpath=ckpt_dir, monitor=VAL_LOSS, mode="min", save_top_k=1, save_weights_only=True)
+            best = BestWeights(VAL_LOSS)
             trainer = make_trainer(
-                cfg, device, ckpt_dir, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
+                cfg, device, root, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
             )
             start = time.perf_counter()
             trainer.fit(run.module, run.loaders["train"], run.loaders["validation"])
             fit_time = run.plan.build_s + time.perf_counter() - start  # building the cache counts
-            checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
-            run.module.load_state_dict(checkpoint["state_dict"])
-            best_epoch = int(checkpoint["epoch"])
-            (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
+            best_epoch = best.restore(run.module)
+            with clock(TEST_TIME):
+                (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
             evidence = [evaluate.predict_split(trainer, run.module, run.loaders[s], data, s) for s in EVALUATED_SPLITS]
         for pred in evidence:
             tracking.record.evaluation(
@@ -116,16 +132,18 @@ def train(
                 evaluate.confusion(pred, data.classes),
             )
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})
-        tracking.record.model(
-            export_model(run.net),
-            np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
-            {
-                "classes": list(data.classes),
-                "preprocessing": PREPROCESSING,
-                "normalize_mean": list(IMAGENET_MEAN),
-                "normalize_std": list(IMAGENET_STD),
-            },
-        )
+        with clock(MODEL_LOG_TIME):
+            tracking.record.model(
+                export_model(run.net),
+                np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
+                {
+                    "classes": list(data.classes),
+                    "preprocessing": PREPROCESSING,
+                    "normalize_mean": list(IMAGENET_MEAN),
+                    "normalize_std": list(IMAGENET_STD),
+                },
+            )
+        tracking.record.metrics(clock.seconds)  # where the time outside the epochs went (cache_build_s above)
         return TrainResult(
             active.info.run_id,
             run.module.history[best_epoch][VAL_ACC],
@@ -135,3 +153,18 @@ def train(
             trainer.current_epoch,
             best_epoch,
         )
+
+
+class _Clock:
+    """Wall seconds of named steps: `with clock(name): ...`, then `clock.seconds`."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - start

@@ -15,28 +15,12 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import freeze_study.names as N
-from freeze_study.config import INT_MAX, TrainConfig, option, whole_field, whole_list
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Which levels, how many epochs each, on how much data."""
-
-    train: TrainConfig
-    levels: tuple[int, ...] = option(tuple(range(N.MAX_FREEZE + 1)), "freeze levels, comma-separated")
-    epochs_per_mode: int = option(2, "epochs per level and mode; the first is warm-up")
-    limit: int = option(0, "images per split, evenly spaced so every class stays (0: all)")
-    out: str = option("reports/bench.json", "JSON output file")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "levels", whole_list("levels", self.levels, 0, N.MAX_FREEZE))
-        whole_field(self, "epochs_per_mode", 1, INT_MAX)
-        whole_field(self, "limit", 0, INT_MAX)
+from freeze_study.bench.config import BenchConfig
+from freeze_study.config import TrainConfig
 
 
 def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
@@ -81,16 +65,16 @@ def _in_fresh_process(cfg: TrainConfig, epochs: int, limit: int) -> dict:
 def run_bench(bench: BenchConfig, say=print) -> dict:
     """Uncached then cached, per level; the decoded-image cache is built cold once, first, in a
     temporary folder (so --cache-dir is not used: a warm cache would hide the decoding cost)."""
-    from freeze_study.cache import decoded_images
+    from freeze_study.cache import decoded_images, store_of
     from freeze_study.data import load_data, subset, worker_count
 
-    with tempfile.TemporaryDirectory(prefix="freeze-study-bench-") as cache_dir:
+    with tempfile.TemporaryDirectory(prefix="freeze-study-bench-") as cache_dir, ExitStack() as hold:
         base = dataclasses.replace(bench.train, cache_dir=cache_dir)
         data = load_data(base.data)
         data = subset(data, bench.limit) if bench.limit else data
         start = time.perf_counter()
         for split in data.splits.values():
-            decoded_images(split, data, Path(cache_dir), worker_count(base.num_workers))
+            decoded_images(split, data, store_of(base), worker_count(base.num_workers), hold)
         decode_s = time.perf_counter() - start
         say(f"decoded {sum(len(s) for s in data.splits.values())} images once in {decode_s:.1f}s")
         rows = []
@@ -109,8 +93,8 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
         "cpu_count": os.cpu_count(),
         "levels": _compare(rows, decode_s),
     }
-    Path(bench.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(bench.out).write_text(json.dumps(result, indent=2))
+    Path(bench.out_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(bench.out_file).write_text(json.dumps(result, indent=2))
     return result
 
 
