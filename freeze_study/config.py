@@ -21,6 +21,7 @@ SWITCH = ("on", "off")
 ACCELERATORS = ("auto", "cpu", "cuda")
 CACHE_ENV = "FREEZE_STUDY_CACHE"  # the cache folder when --cache-dir is not given
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable for the experiment's name
+SAMPLING_ENV = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"  # MLflow's own variable: seconds between samples
 
 
 def option(default: object, help: str, aliases: tuple[str, ...] = ()) -> dataclasses.Field:
@@ -61,6 +62,11 @@ class TrainConfig:
         aliases=("cache_memory_gb",),
     )
     cache_dir: str | None = option(None, f"cache folder (default: ${CACHE_ENV}, else ~/.cache/freeze_study)")
+    system_metrics: str = option(
+        "on",
+        "'on': MLflow logs CPU, memory, disk and network use (and GPU where nvidia-ml-py finds one) "
+        f"every 10 s (${SAMPLING_ENV}) as system/* metrics; 'off'",
+    )
     experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})")
 
     def __post_init__(self) -> None:
@@ -81,6 +87,7 @@ class TrainConfig:
         _check(self.accelerator in ACCELERATORS, "accelerator", self.accelerator, f"one of {', '.join(ACCELERATORS)}")
         _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
+        _check(self.system_metrics in SWITCH, "system_metrics", self.system_metrics, "on or off")
         _check(
             0 <= self.cache_memory_gib < float("inf"),
             "cache_memory_gib",
@@ -172,4 +179,4 @@ class SweepConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib")
+_NOT_IN_SWEEP_KEY = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib", "system_metrics")

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.config import SweepConfig
-from freeze_study.tracking import sweeps
+from freeze_study.tracking import sweep_summary, sweeps
 from freeze_study.training import train
 
 
@@ -76,6 +76,7 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run
     except BaseException as exc:
         tracking.mark_failed(parent_id, exc)
         raise
+    sweep_summary.summarize_parent(parent_id)  # metrics and description the MLflow UI shows
     sweeps.end_parent(parent_id, failures, len(todo))
     return SweepResult(parent_id, study_name, len(sweeps.finished_points(parent_id)), trained, failures)
 

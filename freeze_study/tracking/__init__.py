@@ -1,7 +1,8 @@
 """What goes to MLflow and where: the only package that chooses the experiment, starts or ends runs,
-or turns on autolog (`runs`), and the one home of what a training run records (`record`)."""
+or turns on autolog (`runs`), the one home of what a training run records (`record`), what a sweep's
+parent shows (`sweeps`, `sweep_summary`) and the MLflow UI's addresses (`ui`)."""
 
-from freeze_study.tracking import record
+from freeze_study.tracking import record, ui
 from freeze_study.tracking.runs import (
     child_runs,
     claim_launcher_run,
@@ -9,6 +10,7 @@ from freeze_study.tracking.runs import (
     default_optuna_storage,
     enable_autolog,
     mark_failed,
+    mark_model_training,
     redact,
     run,
     set_status,
@@ -22,9 +24,11 @@ __all__ = [
     "default_optuna_storage",
     "enable_autolog",
     "mark_failed",
+    "mark_model_training",
     "record",
     "redact",
     "run",
     "set_status",
+    "ui",
     "use_experiment",
 ]

@@ -1,7 +1,8 @@
 """What one training run records in the active MLflow run: training says what happened, this says how.
 
 Params: the whole config plus what was resolved from it; the three splits as dataset
-inputs; the feature cache's costs; the once-only results; the best model.
+inputs; the feature cache's costs; the once-only results; the TensorBoard event files;
+the best model.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from freeze_study.names import (
     FEATURE_CACHE_REASON_TAG,
     FEATURE_CACHE_TAG,
     MODEL_ARTIFACT,
+    TENSORBOARD_ARTIFACT,
 )
 
 # MLflow's "context" of a dataset input, per data split.
@@ -69,6 +71,11 @@ def feature_cache(features: bool, reason: str | None, size: int, build_s: float,
     if reason:
         mlflow.set_tag(FEATURE_CACHE_REASON_TAG, reason)
     metrics({CACHE_BYTES: size, CACHE_BUILD_TIME: build_s, CACHE_SPILLED: spilled})
+
+
+def tensorboard(log_dir: str) -> None:
+    """The run's TensorBoard event files (and Lightning's hparams.yaml), under `tensorboard/`."""
+    mlflow.log_artifacts(log_dir, TENSORBOARD_ARTIFACT)
 
 
 def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, object]) -> None:

@@ -15,7 +15,15 @@ from collections.abc import Iterator
 import mlflow
 from mlflow.entities import RunStatus
 
-from freeze_study.names import ERROR_TAG, FAILED, FINISHED, KILLED, PARENT_RUN_TAG
+from freeze_study.names import (
+    ERROR_TAG,
+    EXPERIMENT_KIND_TAG,
+    FAILED,
+    FINISHED,
+    KILLED,
+    MODEL_TRAINING_KIND,
+    PARENT_RUN_TAG,
+)
 
 LAUNCHER_RUN_ENV = "MLFLOW_RUN_ID"  # set by `mlflow run` for the entry point's process
 
@@ -30,14 +38,27 @@ def claim_launcher_run() -> str | None:
 
 
 def use_experiment(name: str) -> None:
-    """Make `name` the active experiment (created if missing)."""
-    mlflow.set_experiment(name)
+    """Make `name` the active experiment (created if missing), tagged as model training."""
+    mark_model_training(mlflow.set_experiment(name).experiment_id)
+
+
+def mark_model_training(experiment_id: str) -> None:
+    """Tag the experiment as model development (`mlflow.experimentKind`) unless someone chose its kind.
+
+    The MLflow 3 UI also remembers a per-browser "GenAI / Model training" switch that wins
+    over this tag: the addresses in `tracking.ui` carry `workflowType=machine_learning`.
+    """
+    client = mlflow.MlflowClient()
+    kind = client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG, "")
+    if not kind or kind.endswith("_inferred"):  # unset, or the UI's own guess
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
 
 
 def enable_autolog() -> None:
-    """MLflow's Lightning autolog (per-epoch metrics, optimizer params); the best model is logged by
-    `record.model`, not by autolog."""
-    mlflow.pytorch.autolog(log_models=False, checkpoint=False, silent=True)
+    """MLflow's Lightning autolog: per-epoch metrics (from `LightningModule.log`), optimizer and early-stopping
+    params. The best model is logged by `record.model`, not by autolog; TensorBoard's scalars are not copied to
+    MLflow (`log_every_n_step=None`), so the Lightning TensorBoard logger adds nothing to the run's metrics."""
+    mlflow.pytorch.autolog(log_models=False, checkpoint=False, log_every_n_step=None, silent=True)
 
 
 @contextlib.contextmanager
@@ -47,23 +68,30 @@ def run(
     parent_run_id: str | None = None,
     launcher_run_id: str | None = None,
     tags: dict[str, str] | None = None,
+    system_metrics: bool = True,
 ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED (KILLED on Ctrl-C or SIGTERM) with the reason in `error`.
 
     A child run (`parent_run_id`) goes into its parent's experiment; `launcher_run_id`
     (from `mlflow run`) is continued, keeping its name and experiment, so one training
     makes one run; otherwise a new run named `run_name` starts in `experiment`.
+    With `system_metrics`, MLflow's monitor logs `system/*` metrics while the run is active.
     """
     if parent_run_id:
         experiment_id = mlflow.MlflowClient().get_run(parent_run_id).info.experiment_id
         active = mlflow.start_run(
-            run_name=run_name, experiment_id=experiment_id, parent_run_id=parent_run_id, tags=tags
+            run_name=run_name,
+            experiment_id=experiment_id,
+            parent_run_id=parent_run_id,
+            tags=tags,
+            log_system_metrics=system_metrics,
         )
     elif launcher_run_id:
-        active = mlflow.start_run(run_id=launcher_run_id, tags=tags)
+        active = mlflow.start_run(run_id=launcher_run_id, tags=tags, log_system_metrics=system_metrics)
     else:
-        use_experiment(experiment)
-        active = mlflow.start_run(run_name=run_name, tags=tags)
+        mlflow.set_experiment(experiment)
+        active = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=system_metrics)
+    mark_model_training(active.info.experiment_id)
     try:
         yield active
     except BaseException as exc:

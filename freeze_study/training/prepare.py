@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
+from pytorch_lightning.loggers import Logger
 from torch import nn
 
 from freeze_study.cache import CachePlan, build_inputs
@@ -46,8 +47,16 @@ def prepare(cfg: TrainConfig, data: Data, device: Device, spill: ExitStack) -> P
     return Prepared(net, cut, module, loaders, plan)
 
 
-def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, quiet: bool = False) -> pl.Trainer:
-    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics).
+def make_trainer(
+    cfg: TrainConfig,
+    device: Device,
+    root: str,
+    callbacks: list,
+    quiet: bool = False,
+    logger: Logger | bool = False,
+) -> pl.Trainer:
+    """The study's Trainer: deterministic; MLflow autolog records the metrics, `logger` (e.g. a
+    TensorBoardLogger) also receives them.
 
     `quiet` (for timing): no checkpoints, progress bar or sanity validation.
     """
@@ -57,7 +66,7 @@ def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, q
         devices=1,
         precision=device.precision,
         deterministic=True,
-        logger=False,
+        logger=logger,
         log_every_n_steps=cfg.log_every_n_steps,
         callbacks=callbacks,
         default_root_dir=root,

@@ -6,6 +6,7 @@ recorded, and how, is `tracking.record`'s business; this module says what happen
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from contextlib import ExitStack
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from freeze_study import tracking
 from freeze_study.config import TrainConfig
@@ -24,6 +26,7 @@ from freeze_study.names import (
     EPOCHS_RUN,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
+    HPARAM_METRIC_PREFIX,
     PREPROCESSING_PARAM,
     RESOLVED_ACCELERATOR_PARAM,
     RESOLVED_PRECISION_PARAM,
@@ -35,7 +38,7 @@ from freeze_study.names import (
     VAL_LOSS,
     grid_point_name,
 )
-from freeze_study.training.device import resolve_device
+from freeze_study.training.device import Device, resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
 
@@ -67,7 +70,12 @@ def train(
     device = resolve_device(cfg)
     tracking.enable_autolog()
     with tracking.run(
-        grid_point_name(cfg.freeze, cfg.seed), cfg.experiment_name(), parent_run_id, launcher_run_id, tags
+        grid_point_name(cfg.freeze, cfg.seed),
+        cfg.experiment_name(),
+        parent_run_id,
+        launcher_run_id,
+        tags,
+        system_metrics=cfg.system_metrics == "on",
     ) as active:
         tracking.record.params(
             {
@@ -80,7 +88,10 @@ def train(
         )
         data = load_data(cfg.data)
         tracking.record.data(data.spec, data.classes, data.digest)
-        with tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-") as ckpt_dir, ExitStack() as spill:
+        with ExitStack() as spill:
+            ckpt_dir = spill.enter_context(tempfile.TemporaryDirectory(prefix="freeze-study-ckpt-"))
+            board_dir = spill.enter_context(tempfile.TemporaryDirectory(prefix="freeze-study-tensorboard-"))
+            board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill)
             trainable, total = count_params(run.net)
             tracking.record.metrics({TRAINABLE_PARAMS: trainable, TOTAL_PARAMS: total})
@@ -89,7 +100,7 @@ def train(
             )
             best = ModelCheckpoint(dirpath=ckpt_dir, monitor=VAL_LOSS, mode="min", save_top_k=1, save_weights_only=True)
             trainer = make_trainer(
-                cfg, device, ckpt_dir, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
+                cfg, device, ckpt_dir, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best], logger=board
             )
             start = time.perf_counter()
             trainer.fit(run.module, run.loaders["train"], run.loaders["validation"])
@@ -98,6 +109,11 @@ def train(
             run.module.load_state_dict(checkpoint["state_dict"])
             best_epoch = int(checkpoint["epoch"])
             (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
+            val_acc = run.module.history[best_epoch][VAL_ACC]
+            results = {VAL_ACC: val_acc, TEST_ACC: test[TEST_ACC], FIT_TIME: fit_time}
+            board.log_hyperparams(_hparams(cfg, device), {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
+            board.finalize("success")
+            tracking.record.tensorboard(board_dir)
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})
         tracking.record.model(
             export_model(run.net),
@@ -111,10 +127,21 @@ def train(
         )
         return TrainResult(
             active.info.run_id,
-            run.module.history[best_epoch][VAL_ACC],
+            val_acc,
             test[TEST_ACC],
             test[TEST_LOSS],
             fit_time,
             trainer.current_epoch,
             best_epoch,
         )
+
+
+def _hparams(cfg: TrainConfig, device: Device) -> dict[str, object]:
+    """The config as TensorBoard hparams (typed, so numbers are numbers in its HParams view), plus what was resolved."""
+    values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
+    return {
+        **values,
+        RESOLVED_ACCELERATOR_PARAM: device.accelerator,
+        RESOLVED_PRECISION_PARAM: device.precision,
+        FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
+    }
