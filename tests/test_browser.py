@@ -57,16 +57,21 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 def close_assistant(page) -> None:
     """Close MLflow's "Assistant" side panel, which a fresh profile opens beside every page."""
-    close = page.get_by_role("button", name="Close")
+    close = page.get_by_role("button", name="Close", exact=True)
     if close.count():
         close.first.click()
 
 
-def chart_count(page) -> int:
-    """The number of charts in the chart view's "Model metrics" section, as the page says it."""
-    page.get_by_text("Model metrics").first.wait_for()
-    found = re.search(r"Model metrics\s*\((\d+)\)", page.inner_text("body"))
-    return int(found.group(1)) if found else 0
+def wait_for_charts(page, at_least: int, at_most: int | None = None) -> int:
+    """Wait until the chart view's "Model metrics (N)" has at_least <= N <= at_most charts; returns N."""
+    page.wait_for_function(
+        """([lo, hi]) => {
+            const m = document.body.innerText.match(/Model metrics\\s*\\((\\d+)\\)/);
+            return m !== null && Number(m[1]) >= lo && (hi === null || Number(m[1]) <= hi);
+        }""",
+        arg=[at_least, at_most],
+    )
+    return int(re.search(r"Model metrics\s*\((\d+)\)", page.inner_text("body")).group(1))
 
 
 @pytest.mark.slow
@@ -86,7 +91,7 @@ def test_the_mlflow_ui_shows_the_sweep(mlflow_server, tiny_config, page, capsys,
     page.goto(experiment + "&" + urlencode({"compareRunsMode": "CHART"}))
     page.get_by_text(parent.info.run_name).first.wait_for()
     close_assistant(page)
-    assert chart_count(page) >= len(N.SWEEP_METRICS)
+    assert wait_for_charts(page, len(N.SWEEP_METRICS)) == len(N.SWEEP_METRICS)
     body = page.inner_text("body")
     assert N.BEST_LEVEL_TEST_ACC in body and "Detect issues" not in body and "Training runs" not in body
     page.screenshot(path=str(out / "mlflow-sweep-parent.png"))
@@ -95,19 +100,24 @@ def test_the_mlflow_ui_shows_the_sweep(mlflow_server, tiny_config, page, capsys,
     page.goto(charts_url)
     for name in kids:
         page.get_by_text(name, exact=True).first.wait_for()
-    assert chart_count(page) >= len(N.EPOCH_METRICS) + len(N.ONCE_METRICS)
+    assert wait_for_charts(page, len(N.EPOCH_METRICS) + len(N.ONCE_METRICS)) > 0
     page.get_by_placeholder("Search metric charts").fill("acc")
-    page.get_by_text(N.TEST_ACC, exact=True).first.wait_for()
-    assert chart_count(page) == 3  # test_acc, train_acc, val_acc
+    assert wait_for_charts(page, 3, 3) == 3  # test_acc, train_acc, val_acc
+    for name in (N.TEST_ACC, N.TRAIN_ACC, N.VAL_ACC):
+        page.get_by_text(name, exact=True).first.wait_for()
     page.screenshot(path=str(out / "mlflow-sweep-charts.png"))
 
-    # The compare page of the finished runs: each child and its test accuracy.
+    # The compare page of the finished runs: each child, and test_acc in its metrics table and, once chosen, as
+    # an axis of its parallel-coordinates plot.
     page.goto(compare_url)
     page.get_by_text(f"Comparing {len(kids)} Runs").first.wait_for()
     for name in kids:
         page.get_by_text(name, exact=True).first.wait_for()
+    page.get_by_role("link", name=N.TEST_ACC, exact=True).first.wait_for(state="attached")  # a metrics table row
+    close_assistant(page)
+    page.locator("xpath=//div[normalize-space(text())='Metrics:']/following-sibling::div[1]").click()
+    page.keyboard.type(N.TEST_ACC)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.locator(".js-plotly-plot").get_by_text(N.TEST_ACC, exact=True).first.wait_for()
     page.screenshot(path=str(out / "mlflow-compare-runs.png"))
-    row = page.get_by_text(N.TEST_ACC, exact=True).first
-    row.scroll_into_view_if_needed()
-    assert row.is_visible()
-    page.screenshot(path=str(tmp_path / "mlflow-compare-metrics.png"))
