@@ -1,4 +1,4 @@
-"""The command line: `freeze-study train|sweep|worker|report|bench|cache|register|predict`: parse, config, call.
+"""The command line: `freeze-study train|sweep|worker|report|ui|tensorboard|bench|cache|register|predict`.
 
 Every flag comes from a config dataclass field, with the field's help text; the
 parsed `Namespace` never leaves this module. Expected failures (a bad parameter,
@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import shlex
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,7 +99,17 @@ def _train(args: argparse.Namespace, launcher_run_id: str | None) -> int:
         f"run {result.run_id}: test_acc={result.test_acc:.4f} val_acc={result.val_acc:.4f} "
         f"epochs={result.epochs_run} best_epoch={result.best_epoch} fit_time={result.fit_time_s:.1f}s"
     )
+    _say_ui([("run", tracking.ui.run_url(result.run_id))])
     return 0
+
+
+def _say_ui(pages: list[tuple[str, str]], command: list[str] | None = None, doing: str = "serve it with") -> None:
+    """Where to see it in the MLflow UI and, for a local store, the command that serves it."""
+    command = command or tracking.ui.serve_command()
+    print("MLflow UI" + (f" ({doing} `{shlex.join(command)}`):" if command else ":"))
+    width = max(len(name) for name, _ in pages)
+    for name, url in pages:
+        print(f"  {name + ':':<{width + 1}} {url}")
 
 
 def _sweep(args: argparse.Namespace, launcher_run_id: str | None) -> int:
@@ -126,6 +138,8 @@ def _finish(result, args: argparse.Namespace, name: str) -> int:
         f"sweep {result.parent_run_id}: {result.finished} grid points finished, "
         f"{result.trained} trained by this worker, {len(result.failures)} failed"
     )
+    charts, compare = tracking.ui.sweep_urls(result.parent_run_id)
+    _say_ui([("its runs as charts", charts), ("compare them", compare)])
     if result.failures:
         print("failed: " + "; ".join(f"{p} ({r})" for p, r in result.failures.items()), file=sys.stderr)
     if result.reports and result.finished and args.report:
@@ -171,6 +185,48 @@ def _register(args: argparse.Namespace, launcher_run_id: str | None) -> int:
 def _report(args: argparse.Namespace, launcher_run_id: str | None) -> int:
     report(experiment_name(args.experiment), args.sweep, args.out)
     return 0
+
+
+def _ui(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    import mlflow
+
+    from freeze_study.report import ui_command, ui_pages
+
+    local = not tracking.ui.is_server()  # a tracking server serves its own UI
+    base = f"http://127.0.0.1:{args.port}" if local else None
+    pages = ui_pages(mlflow.MlflowClient(), experiment_name(args.experiment), base)
+    command = ui_command(args.port) if local else None
+    if command is None or args.no_start:
+        _say_ui(pages, command)
+        return 0
+    _say_ui(pages, command, doing="Ctrl-C stops")
+    return _serve(command)
+
+
+def _tensorboard(args: argparse.Namespace, launcher_run_id: str | None) -> int:
+    import mlflow
+
+    from freeze_study.report import download_event_files, resolve_sweep, tensorboard_command
+
+    client = mlflow.MlflowClient()
+    sweep_id = resolve_sweep(client, experiment_name(args.experiment), args.sweep)
+    out = Path(args.out) if args.out else Path("reports") / "tensorboard" / sweep_id
+    names = download_event_files(client, sweep_id, out)
+    command = tensorboard_command(out, args.port)
+    print(f"TensorBoard event files of sweep {sweep_id}: {len(names)} runs in {out}")
+    print(f"  {shlex.join(command)}")
+    if args.no_start:
+        return 0
+    print(f"TensorBoard: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
+    return _serve(command)
+
+
+def _serve(command: list[str]) -> int:
+    """Run a server in the foreground until it exits or Ctrl-C; its exit code (0 after Ctrl-C)."""
+    try:
+        return subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 def _bench(args: argparse.Namespace, launcher_run_id: str | None) -> int:
@@ -294,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: reports/<sweep run id>/)")
     p.set_defaults(func=_report)
 
+    p = sub.add_parser("ui", help="the MLflow UI on the local store, with the addresses of the study's pages")
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
+    p.add_argument("--port", type=int, default=5000, help="the UI's port on 127.0.0.1 (default: 5000)")
+    p.add_argument("--no-start", action="store_true", help="print the addresses, do not start the UI")
+    p.set_defaults(func=_ui)
+
+    p = sub.add_parser("tensorboard", help="download a sweep's TensorBoard event files and start TensorBoard")
+    p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
+    p.add_argument("--out", default=None, help="log folder (default: reports/tensorboard/<sweep run id>/)")
+    p.add_argument("--port", type=int, default=6006, help="TensorBoard's port on 127.0.0.1 (default: 6006)")
+    p.add_argument("--no-start", action="store_true", help="download and print the command, do not start it")
+    p.set_defaults(func=_tensorboard)
+
     p = sub.add_parser("register", help="register a sweep's recommended run in the Model Registry as the champion")
     p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
     p.add_argument(
@@ -330,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     an interrupt, 1 for a bug (one line; the traceback with --debug and in the run's `error` tag)."""
     logging.getLogger(TYPE_HINT_LOGGER).setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, _interrupt)
+    tracking.ui.print_only_model_training_addresses()
     launcher_run_id = None
     debug = exits.debug_from_env()
     with exits.warnings_on_one_line():

@@ -35,6 +35,7 @@ ACCELERATORS = ("auto", "cpu", "cuda")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 CACHE_ENV = "FREEZE_STUDY_CACHE"  # the cache folder when --cache-dir is not given
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"  # MLflow's own variable for the experiment's name
+SAMPLING_ENV = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"  # MLflow's own variable: seconds between samples
 
 
 def option(default: object, help: str, aliases: tuple[str, ...] = ()) -> dataclasses.Field:
@@ -89,6 +90,11 @@ class TrainConfig:
         "the least recently used entries go first",
     )
     cache_dir: str | None = option(None, f"cache folder (default: ${CACHE_ENV}, else ~/.cache/freeze_study)")
+    system_metrics: str = option(
+        "on",
+        "'on': MLflow logs CPU, memory, disk and network use (and GPU where nvidia-ml-py finds one) "
+        f"every 10 s (${SAMPLING_ENV}) as system/* metrics; 'off'",
+    )
     experiment: str | None = option(None, f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})")
 
     def __post_init__(self) -> None:
@@ -104,6 +110,7 @@ class TrainConfig:
         _check(self.augment in AUGMENTATIONS, "augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         _check(self.feature_cache in SWITCH, "feature_cache", self.feature_cache, "on or off")
         _real(self, "cache_disk_gib", "a finite number of GiB, 0 or more", lambda v: v >= 0)
+        _check(self.system_metrics in SWITCH, "system_metrics", self.system_metrics, "on or off")
         _check(
             self.memory_format in MEMORY_FORMATS,
             "memory_format",
@@ -287,5 +294,12 @@ def whole_list(name: str, values: tuple, low: int, high: int) -> tuple[int, ...]
 
 
 # A host's own settings: they change neither the results nor what is measured, so not the sweep key either.
-HOST_SETTINGS = ("num_workers", "log_every_n_steps", "cache_dir", "cache_memory_gib", "cache_disk_gib")
+HOST_SETTINGS = (
+    "num_workers",
+    "log_every_n_steps",
+    "cache_dir",
+    "cache_memory_gib",
+    "cache_disk_gib",
+    "system_metrics",
+)
 _COORDINATION = ("heartbeat_s", "grace_period_s", "max_retries")  # how workers coordinate, not what they train

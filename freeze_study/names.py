@@ -93,6 +93,23 @@ WORKERS_METRIC = "workers"  # how many worker processes trained its children
 # Temporary folders a run writes, named "<prefix><pid>@<host>-<random>" so that an orphan can be recognised.
 FEATURES_SCRATCH, RUN_SCRATCH = "features-", "freeze-study-run-"
 
+# A sweep's parent run: summary metrics a chart can show, logged at each grid point's step count.
+POINTS_FINISHED = "points_finished"  # grid points with a FINISHED child
+BEST_LEVEL = "best_level"  # the freeze level with the highest mean validation accuracy (chosen on validation)
+BEST_LEVEL_VAL_ACC, BEST_LEVEL_TEST_ACC = "best_level_val_acc", "best_level_test_acc"  # its means over seeds
+TOTAL_FIT_TIME = "total_fit_time_s"  # fit_time_s summed over the finished children
+SWEEP_METRICS = (POINTS_FINISHED, BEST_LEVEL, BEST_LEVEL_VAL_ACC, BEST_LEVEL_TEST_ACC, TOTAL_FIT_TIME)
+
+# What the MLflow UI reads.
+NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its page
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the experiment's kind, as the UI's JS bundle spells it
+MODEL_TRAINING_KIND = "custom_model_development"  # "Model training" (the UI's other kind is genai_development)
+SYSTEM_METRICS_PREFIX = "system/"  # MLflow's system metrics: system/cpu_utilization_percentage, ...
+
+# TensorBoard: each run's event files, under this artifact folder; hparams metrics under this prefix.
+TENSORBOARD_ARTIFACT = "tensorboard"
+HPARAM_METRIC_PREFIX = "hp/"
+
 # MLflow run statuses, as the store spells them.
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 RUNNING = RunStatus.to_string(RunStatus.RUNNING)

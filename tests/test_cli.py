@@ -19,7 +19,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-@pytest.mark.parametrize("command", ["train", "sweep", "report", "bench"])
+@pytest.mark.parametrize("command", ["train", "sweep", "report", "ui", "tensorboard", "bench"])
 def test_every_flag_has_help(command):
     parser = subcommands()[command]
     undocumented = [a.option_strings for a in parser._actions if a.option_strings and not (a.help or "").strip()]

@@ -1,9 +1,10 @@
 """What goes to MLflow and where: the only package that chooses the experiment, starts or ends runs,
 or turns on autolog (`runs`), checks the store can be used (`store`), the one home of what a training
-run records (`record`), a sweep's parent and children (`sweeps`), and how a worker reaches a shared
-tracking server (`server`)."""
+run records (`record`), a sweep's parent and children and what its parent shows (`sweeps`,
+`sweep_summary`), how a worker reaches a shared tracking server (`server`) and the MLflow UI's
+addresses (`ui`)."""
 
-from freeze_study.tracking import record
+from freeze_study.tracking import record, ui
 from freeze_study.tracking.runs import (
     autolog_safe,
     child_runs,
@@ -18,7 +19,7 @@ from freeze_study.tracking.runs import (
     set_status,
 )
 from freeze_study.tracking.server import use_tracking_uri, use_worker_http_defaults
-from freeze_study.tracking.store import StoreError, use_experiment
+from freeze_study.tracking.store import StoreError, mark_model_training, use_experiment
 
 __all__ = [
     "StoreError",
@@ -30,10 +31,12 @@ __all__ = [
     "enable_autolog",
     "log_metrics",
     "mark_failed",
+    "mark_model_training",
     "record",
     "redact",
     "run",
     "set_status",
+    "ui",
     "use_experiment",
     "use_tracking_uri",
     "use_worker_http_defaults",

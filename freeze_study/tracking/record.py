@@ -3,8 +3,8 @@
 Params: the whole config plus what was resolved from it, each within MLflow's limits and
 recorded once (a value `mlflow run` recorded in another spelling is kept: MLflow cannot change
 a param); the code's git commit; the config and the class names as artifacts (exact, any length);
-the three splits as dataset inputs; the feature cache's costs; the once-only results; the tested
-checkpoint's per-image evidence on the validation and test splits; the best model.
+the three splits as dataset inputs; the feature cache's costs; the once-only results; the TensorBoard
+event files; the tested weights' per-image evidence on the validation and test splits; the best model.
 Writing the first artifact at run start finds an artifact store that cannot be written
 before any training time is spent.
 """
@@ -48,6 +48,7 @@ from freeze_study.names import (
     FEATURE_CACHE_TAG,
     GIT_COMMIT_TAG,
     MODEL_ARTIFACT,
+    TENSORBOARD_ARTIFACT,
     TRUE_COL,
     confusion_artifact,
     predictions_artifact,
@@ -170,6 +171,11 @@ def feature_cache(
     }
     mlflow.set_tags({k: v for k, v in tags.items() if v})
     metrics({CACHE_BYTES: size, CACHE_BUILD_TIME: build_s, CACHE_SPILLED: spilled})
+
+
+def tensorboard(log_dir: str) -> None:
+    """The run's TensorBoard event files (and Lightning's hparams.yaml), under `tensorboard/`."""
+    mlflow.log_artifacts(log_dir, TENSORBOARD_ARTIFACT)
 
 
 def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, object]) -> None:

@@ -21,7 +21,7 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from freeze_study import errors
 from freeze_study.names import ERROR_TAG, FAILED, FINISHED, KILLED, PARENT_RUN_TAG
 from freeze_study.text import fits
-from freeze_study.tracking.store import check_launcher_store, use_experiment
+from freeze_study.tracking.store import check_launcher_store, mark_model_training
 
 LAUNCHER_RUN_ENV = "MLFLOW_RUN_ID"  # set by `mlflow run` for the entry point's process
 
@@ -40,10 +40,11 @@ def claim_launcher_run() -> str | None:
 
 
 def enable_autolog() -> None:
-    """MLflow's Lightning autolog (per-epoch metrics, optimizer params); the best model is logged by
-    `record.model`, not by autolog. Not silent: an autolog failure is a warning (an error in MLflow's
-    autologging test mode, as the tests run)."""
-    mlflow.pytorch.autolog(log_models=False, checkpoint=False, silent=False)
+    """MLflow's Lightning autolog: per-epoch metrics (from `LightningModule.log`), optimizer and early-stopping
+    params. The best model is logged by `record.model`, not by autolog; TensorBoard's scalars are not copied to
+    MLflow (`log_every_n_step=None`), so the Lightning TensorBoard logger adds nothing to the run's metrics.
+    Not silent: an autolog failure is a warning (an error in MLflow's autologging test mode, as the tests run)."""
+    mlflow.pytorch.autolog(log_models=False, checkpoint=False, log_every_n_step=None, silent=False)
 
 
 def autolog_safe(optimizer):
@@ -65,23 +66,30 @@ def run(
     parent_run_id: str | None = None,
     launcher_run_id: str | None = None,
     tags: dict[str, str] | None = None,
+    system_metrics: bool = True,
 ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED (KILLED on Ctrl-C or SIGTERM) with the reason in `error`.
 
     A child run (`parent_run_id`) goes into its parent's experiment; `launcher_run_id`
     (from `mlflow run`) is continued, keeping its name and experiment, so one training
     makes one run; otherwise a new run named `run_name` starts in `experiment`.
+    With `system_metrics`, MLflow's monitor logs `system/*` metrics while the run is active.
     """
     if parent_run_id:
         experiment_id = mlflow.MlflowClient().get_run(parent_run_id).info.experiment_id
         active = mlflow.start_run(
-            run_name=run_name, experiment_id=experiment_id, parent_run_id=parent_run_id, tags=tags
+            run_name=run_name,
+            experiment_id=experiment_id,
+            parent_run_id=parent_run_id,
+            tags=tags,
+            log_system_metrics=system_metrics,
         )
     elif launcher_run_id:
-        active = mlflow.start_run(run_id=launcher_run_id, tags=tags)
+        active = mlflow.start_run(run_id=launcher_run_id, tags=tags, log_system_metrics=system_metrics)
     else:
-        use_experiment(experiment)
-        active = mlflow.start_run(run_name=run_name, tags=tags)
+        mlflow.set_experiment(experiment)
+        active = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=system_metrics)
+    mark_model_training(active.info.experiment_id)
     try:
         yield active
     except BaseException as exc:

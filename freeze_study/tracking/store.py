@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import mlflow
 
 from freeze_study.errors import ExpectedError
+from freeze_study.names import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 from freeze_study.text import one_line
 
 
@@ -60,10 +61,23 @@ def check_launcher_store(run_id: str) -> None:
 
 
 def use_experiment(name: str) -> None:
-    """Make `name` the active experiment (created if missing); StoreError when the store refuses it
-    (e.g. an experiment of that name was deleted)."""
+    """Make `name` the active experiment (created if missing), tagged as model training; StoreError when the
+    store refuses it (e.g. an experiment of that name was deleted)."""
     try:
-        mlflow.set_experiment(name)
+        experiment = mlflow.set_experiment(name)
     except mlflow.exceptions.MlflowException as exc:
         uri = mlflow.get_tracking_uri()
         raise StoreError(f"cannot use experiment '{name}' in {uri}: {one_line(exc.message)}") from None
+    mark_model_training(experiment.experiment_id)
+
+
+def mark_model_training(experiment_id: str) -> None:
+    """Tag the experiment as model development (`mlflow.experimentKind`) unless someone chose its kind.
+
+    The MLflow 3 UI also remembers a per-browser "GenAI / Model training" switch that wins
+    over this tag: the addresses in `tracking.ui` carry `workflowType=machine_learning`.
+    """
+    client = mlflow.MlflowClient()
+    kind = client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG, "")
+    if not kind or kind.endswith("_inferred"):  # unset, or the UI's own guess
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)

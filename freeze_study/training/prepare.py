@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import Logger
 from torch import nn
 
 from freeze_study.cache import CachePlan, build_inputs
@@ -55,9 +56,16 @@ def build_network(num_classes: int, weights: str, device: Device) -> nn.Module:
     return net.to(memory_format=torch.channels_last) if device.channels_last else net
 
 
-def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, quiet: bool = False) -> pl.Trainer:
-    """The study's Trainer: deterministic, no Lightning logger (MLflow autolog records the metrics), no
-    checkpoint files (`BestWeights` keeps the best epoch in memory).
+def make_trainer(
+    cfg: TrainConfig,
+    device: Device,
+    root: str,
+    callbacks: list,
+    quiet: bool = False,
+    logger: Logger | bool = False,
+) -> pl.Trainer:
+    """The study's Trainer: deterministic; MLflow autolog records the metrics, `logger` (e.g. a
+    TensorBoardLogger) also receives them; no checkpoint files (`BestWeights` keeps the best epoch in memory).
 
     `quiet` (for timing): no progress bar or sanity validation.
     """
@@ -67,7 +75,7 @@ def make_trainer(cfg: TrainConfig, device: Device, root: str, callbacks: list, q
         devices=1,
         precision=device.precision,
         deterministic=True,
-        logger=False,
+        logger=logger,
         log_every_n_steps=cfg.log_every_n_steps,
         callbacks=callbacks,
         default_root_dir=root,

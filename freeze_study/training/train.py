@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from freeze_study import tracking
 from freeze_study.cache import file_memo
@@ -29,6 +31,7 @@ from freeze_study.names import (
     EVALUATED_SPLITS,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
+    HPARAM_METRIC_PREFIX,
     MODEL_LOG_TIME,
     PREPROCESSING_PARAM,
     RESOLVED_ACCELERATOR_PARAM,
@@ -48,7 +51,7 @@ from freeze_study.names import (
 from freeze_study.scratch import scratch_dir
 from freeze_study.training import evaluate
 from freeze_study.training.best import BestWeights
-from freeze_study.training.device import resolve_device
+from freeze_study.training.device import Device, resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
 
@@ -80,7 +83,12 @@ def train(
     device = resolve_device(cfg)
     tracking.enable_autolog()
     with tracking.run(
-        grid_point_name(cfg.freeze, cfg.seed), cfg.experiment_name(), parent_run_id, launcher_run_id, tags
+        grid_point_name(cfg.freeze, cfg.seed),
+        cfg.experiment_name(),
+        parent_run_id,
+        launcher_run_id,
+        tags,
+        system_metrics=cfg.system_metrics == "on",
     ) as active:
         tracking.record.params(
             {
@@ -102,6 +110,8 @@ def train(
             digest = data.digest
         tracking.record.data(data.spec, data.classes, digest)
         with scratch_dir(RUN_SCRATCH) as root, ExitStack() as spill:
+            board_dir = os.path.join(root, "tensorboard")
+            board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill, memo)
             if digest := weights_sha256(cfg.weights):  # the file loaded: which weights, exactly
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
@@ -115,7 +125,7 @@ def train(
             )
             best = BestWeights(VAL_LOSS)
             trainer = make_trainer(
-                cfg, device, root, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best]
+                cfg, device, root, [EarlyStopping(VAL_LOSS, patience=cfg.patience, mode="min"), best], logger=board
             )
             start = time.perf_counter()
             trainer.fit(run.module, run.loaders["train"], run.loaders["validation"])
@@ -124,6 +134,11 @@ def train(
             with clock(TEST_TIME):
                 (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
             evidence = [evaluate.predict_split(trainer, run.module, run.loaders[s], data, s) for s in EVALUATED_SPLITS]
+            val_acc = run.module.history[best_epoch][VAL_ACC]
+            results = {VAL_ACC: val_acc, TEST_ACC: test[TEST_ACC], FIT_TIME: fit_time}
+            board.log_hyperparams(_hparams(cfg, device), {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
+            board.finalize("success")
+            tracking.record.tensorboard(board_dir)
         for pred in evidence:
             tracking.record.evaluation(
                 pred.split,
@@ -146,7 +161,7 @@ def train(
         tracking.record.metrics(clock.seconds)  # where the time outside the epochs went (cache_build_s above)
         return TrainResult(
             active.info.run_id,
-            run.module.history[best_epoch][VAL_ACC],
+            val_acc,
             test[TEST_ACC],
             test[TEST_LOSS],
             fit_time,
@@ -168,3 +183,14 @@ class _Clock:
             yield
         finally:
             self.seconds[name] = time.perf_counter() - start
+
+
+def _hparams(cfg: TrainConfig, device: Device) -> dict[str, object]:
+    """The config as TensorBoard hparams (typed, so numbers are numbers in its HParams view), plus what was resolved."""
+    values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
+    return {
+        **values,
+        RESOLVED_ACCELERATOR_PARAM: device.accelerator,
+        RESOLVED_PRECISION_PARAM: device.precision,
+        FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
+    }
