@@ -24,6 +24,8 @@ from freeze_study.config import HOST_SETTINGS, ConfigError, SweepConfig, TrainCo
 
 # says that MLflow does not validate the classifier's `list[bytes | str | Path]` input (the classifier does)
 TYPE_HINT_LOGGER = "mlflow.types.type_hints"
+# says at INFO when it starts and stops sampling, four lines per run; what it samples goes to the run
+SYSTEM_METRICS_LOGGER = "mlflow.system_metrics"
 
 
 MODEL_NAME_HELP = "registered model name (default: <experiment>-resnet18, e.g. freeze-study-resnet18)"
@@ -403,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code: 2 for an expected failure (said in one line), 130 for
     an interrupt, 1 for a bug (one line; the traceback with --debug and in the run's `error` tag)."""
     logging.getLogger(TYPE_HINT_LOGGER).setLevel(logging.ERROR)
+    logging.getLogger(SYSTEM_METRICS_LOGGER).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
     tracking.ui.print_only_model_training_addresses()
     launcher_run_id = None

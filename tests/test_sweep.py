@@ -139,7 +139,7 @@ def test_a_cut_image_stops_the_sweep_in_one_line_that_names_it(store, tiny_confi
     out, err = capsys.readouterr()
     progress = [line for line in out.splitlines() if line.startswith("[")]
     said = f"cannot decode image {cut}: image file is truncated ("  # "(31 bytes not processed)"
-    assert len(progress) == 1 and progress[0].startswith(f"[1/4] freeze=0 seed=1 FAILED: DataError: {said}")
+    assert len(progress) == 1 and progress[0].startswith(f"[0/4] freeze=0 seed=1 FAILED: DataError: {said}")
     assert err.splitlines()[-1].startswith(f"freeze-study: error: {said}")
     (parent,) = sweep_parents(store)
     assert parent.info.status == N.FAILED and parent.data.tags[N.ERROR_TAG].startswith(f"DataError: {said}")

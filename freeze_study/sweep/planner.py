@@ -86,8 +86,12 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
                 _describe_study(study, cfg, parent_id, experiment_id)
             local = {k: getattr(cfg.train, k) for k in HOST_SETTINGS}
             shared = SweepConfig.from_attrs(study.user_attrs[N.SWEEP_CONFIG_ATTR], url, name, **local)
-            if new:
-                sweeps.describe_parent(parent_id, shared, name, url)  # the config every worker trains with
+            if new or N.STUDY_NAME_TAG not in mlflow.MlflowClient().get_run(parent_id).data.tags:
+                try:  # the config every worker trains with; StoreError when the artifacts cannot be written
+                    sweeps.describe_parent(parent_id, shared, name, url)
+                except BaseException as exc:
+                    tracking.mark_failed(parent_id, exc, quiet=True)
+                    raise
             return _ready(storage, shared, parent_id, created, say)
     except BaseException:
         storage.close()

@@ -63,7 +63,7 @@ def work(plan: Plan, say: Callable[[str], None] = print) -> Progress:
                 continue
             seen = None
             start = time.perf_counter()
-            done = _run_point(plan, *taken, say)
+            done = _run_point(plan, *taken, say, progress.finished)
             progress = _settle(plan, progress)
             if done is None:
                 continue
@@ -107,9 +107,10 @@ def take(study: optuna.Study, rdb: optuna.storages.RDBStorage) -> tuple[optuna.t
 
 
 def _run_point(
-    plan: Plan, trial: optuna.trial.Trial, trial_id: int, say: Callable[[str], None]
+    plan: Plan, trial: optuna.trial.Trial, trial_id: int, say: Callable[[str], None], finished: int
 ) -> tuple[str, TrainResult] | None:
-    """Train the trial's grid point in a child run and tell Optuna how it went: (point, result) if it finished."""
+    """Train the trial's grid point in a child run and tell Optuna how it went: (point, result) if it finished.
+    `finished`: the grid points with a FINISHED child so far (for the progress line)."""
     cfg, study = plan.cfg, plan.study
     point = (
         trial.suggest_categorical(N.FREEZE_PARAM, list(cfg.levels)),
@@ -129,7 +130,7 @@ def _run_point(
     except Exception as exc:  # noqa: BLE001 - one failed point must not stop the grid
         why = reason(exc)  # one line, naming the file, parameter or URI
         _tell(trial, study, TrialState.FAIL, {N.FAIL_REASON_ATTR: why})
-        say(f"{name} FAILED: {why}")
+        say(f"[{finished}/{len(cfg.grid)}] {name} FAILED: {why}")
         if isinstance(exc, STOPS_THE_SWEEP):
             raise  # every other point would fail the same way, after the same wait
         return None
@@ -195,7 +196,9 @@ def _abandon(plan: Plan, exc: BaseException) -> None:
                 return  # they will settle it
             left = len(plan.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
             note = f"{left} grid points left in the queue for the next worker"
-            if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+            if isinstance(exc, STOPS_THE_SWEEP):
+                cause = exc  # what the user must fix, as every point would fail on it
+            elif isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
                 cause = KeyboardInterrupt(f"the worker was interrupted (Ctrl-C or SIGTERM); {note}")
             else:
                 cause = RuntimeError(f"the worker stopped on {reason(exc)}; {note}")

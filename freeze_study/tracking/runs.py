@@ -21,7 +21,7 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from freeze_study import errors
 from freeze_study.names import ERROR_TAG, FAILED, FINISHED, KILLED, PARENT_RUN_TAG
 from freeze_study.text import fits
-from freeze_study.tracking.store import check_launcher_store, mark_model_training
+from freeze_study.tracking.store import check_launcher_store, mark_model_training, use_experiment
 
 LAUNCHER_RUN_ENV = "MLFLOW_RUN_ID"  # set by `mlflow run` for the entry point's process
 
@@ -87,7 +87,7 @@ def run(
     elif launcher_run_id:
         active = mlflow.start_run(run_id=launcher_run_id, tags=tags, log_system_metrics=system_metrics)
     else:
-        mlflow.set_experiment(experiment)
+        use_experiment(experiment)
         active = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=system_metrics)
     mark_model_training(active.info.experiment_id)
     try:

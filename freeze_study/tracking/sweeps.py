@@ -23,9 +23,8 @@ from freeze_study.tracking.runs import (
     mark_failed,
     redact,
     set_status,
-    use_experiment,
 )
-from freeze_study.tracking.store import StoreError
+from freeze_study.tracking.store import StoreError, use_experiment
 
 MAX_RUN_NAME = 250  # MLflow's runs table keeps run names up to 250 characters
 
