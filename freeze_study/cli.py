@@ -279,6 +279,15 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")  # runs end KILLED, not left RUNNING
 
 
+def _add_experiment(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """--experiment, and with `sweep` --sweep: which experiment, and which of its sweeps."""
+    if sweep:
+        p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
+    p.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
+    )
+
+
 def _add_finish_flags(p: argparse.ArgumentParser) -> None:
     """What the worker that closes a sweep does then (`sweep` and `worker` alike)."""
     p.add_argument("--report", action="store_true", help="then write the report (as `freeze-study report`)")
@@ -345,36 +354,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cache)
 
     p = sub.add_parser("report", help="figures and report.md/html for a sweep, from the tracking store")
-    p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
-    p.add_argument(
-        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
-    )
+    _add_experiment(p, sweep=True)
     p.add_argument("--out", default=None, help="output folder (default: reports/<sweep run id>/)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("ui", help="the MLflow UI on the local store, with the addresses of the study's pages")
-    p.add_argument(
-        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
-    )
+    _add_experiment(p)
     p.add_argument("--port", type=int, default=5000, help="the UI's port on 127.0.0.1 (default: 5000)")
     p.add_argument("--no-start", action="store_true", help="print the addresses, do not start the UI")
     p.set_defaults(func=_ui)
 
     p = sub.add_parser("tensorboard", help="download a sweep's TensorBoard event files and start TensorBoard")
-    p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
-    p.add_argument(
-        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
-    )
+    _add_experiment(p, sweep=True)
     p.add_argument("--out", default=None, help="log folder (default: reports/tensorboard/<sweep run id>/)")
     p.add_argument("--port", type=int, default=6006, help="TensorBoard's port on 127.0.0.1 (default: 6006)")
     p.add_argument("--no-start", action="store_true", help="download and print the command, do not start it")
     p.set_defaults(func=_tensorboard)
 
     p = sub.add_parser("register", help="register a sweep's recommended run in the Model Registry as the champion")
-    p.add_argument("--sweep", default=None, help="parent run id of the sweep (default: the latest)")
-    p.add_argument(
-        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
-    )
+    _add_experiment(p, sweep=True)
     p.add_argument("--model-name", default=None, help=MODEL_NAME_HELP)
     p.add_argument(
         "--promote",
@@ -391,9 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model "
         "(default: models:/<experiment>-resnet18@champion)",
     )
-    p.add_argument(
-        "--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else freeze-study)"
-    )
+    _add_experiment(p)
     p.add_argument("--json", action="store_true", help="print JSON (class probabilities too) instead of a table")
     p.set_defaults(func=_predict)
     for p in sub.choices.values():

@@ -38,10 +38,13 @@ def debug_from_env() -> bool:
 def failed(exc: BaseException, launcher_run_id: str | None, debug: bool) -> int:
     """Say what went wrong in one line on stderr, end the launcher's run, return the exit code.
 
-    SystemExit (argparse's --help) propagates unchanged.
+    SystemExit (argparse's --help) propagates unchanged, except Lightning's exit after an interrupt, which is
+    the interrupt.
     """
     if isinstance(exc, SystemExit):
-        raise exc
+        if not isinstance(exc.__context__, KeyboardInterrupt):
+            raise exc
+        exc = exc.__context__  # Lightning exits with 1 after shutting down gracefully on Ctrl-C or SIGTERM
     _fail_launcher(launcher_run_id, exc)
     if isinstance(exc, KeyboardInterrupt):
         print(f"freeze-study: interrupted ({one_line(exc) or 'Ctrl-C'})", file=sys.stderr)

@@ -37,3 +37,9 @@ def fits(text: str, limit: int, note: str) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - len(note))] + note
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds', '0 images': `n` (any integer type, numpy's too) and the noun, plural unless n is 1."""
+    n = int(n)
+    return f"{n} {noun}{'' if n == 1 else 's'}"

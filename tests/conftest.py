@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,7 +22,7 @@ import pytest
 
 from freeze_study.config import TrainConfig
 from freeze_study.tracking.server import WORKER_HTTP_DEFAULTS
-from tests.helpers import Stack, assert_no_leaked_runs, free_port, make_image_folder
+from tests.helpers import Stack, assert_no_leaked_runs, free_port, make_image_folder, stop_group, wait_until_answers
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests never touch the network
 os.environ["MLFLOW_AUTOLOGGING_TESTING"] = "true"  # autolog errors raise (MLflow's own test mode)
@@ -125,18 +123,10 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # no GenAI job runner: 7 processes
     )
     uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240  # a shared, loaded machine can take minutes to start it
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"mlflow server did not start: {(tmp_path / 'server.log').read_text()}"
-                    ) from None
-                time.sleep(0.5)
+    try:  # a shared, loaded machine can take minutes to start it
+        wait_until_answers(
+            f"{uri}/health", proc, 240, lambda: f"mlflow server did not start: {(tmp_path / 'server.log').read_text()}"
+        )
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         monkeypatch.chdir(tmp_path)
         mlflow.set_tracking_uri(uri)
@@ -145,11 +135,7 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         assert_no_leaked_runs(client)  # while the server still runs
     finally:
         mlflow.set_tracking_uri(None)
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, signal.SIGTERM, 20)
         log.close()
 
 
@@ -186,3 +172,33 @@ def shared(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     yield SimpleNamespace(client=client, storage=stack.new_database(), experiment=experiment, env=env, stack=stack)
     assert_no_leaked_runs(client)
     mlflow.set_tracking_uri(None)
+
+
+# Chromium's flags for a headless browser on a machine without a display or network (Debian's `chromium`).
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+BROWSER_TIMEOUT_MS = 180_000  # pages render slowly on 2 busy cores
+
+
+@pytest.fixture
+def page(tmp_path: Path):
+    """A headless Chromium page (Debian's `chromium`, driven by Playwright; no browser is ever downloaded) with a
+    fresh profile under the test's folder; skips, saying why, where there is no `chromium`."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no `chromium` on PATH: `apt-get install chromium` (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium,
+            headless=True,  # Playwright passes --headless
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(BROWSER_TIMEOUT_MS)
+            yield page
+        finally:
+            context.close()

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
@@ -375,23 +375,35 @@ def scoring_server(model_uri: str, log: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the scoring server did not start: {log.read_text()[-3000:]}") from None
-                time.sleep(0.5)
+        wait_until_answers(
+            f"{url}/ping", proc, 180, lambda: f"the scoring server did not start: {log.read_text()[-3000:]}"
+        )
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        stop_group(proc, signal.SIGTERM, 20)
+
+
+def wait_until_answers(url: str, proc: subprocess.Popen, seconds: float, failure: Callable[[], str]) -> None:
+    """Poll `url` until it answers; RuntimeError(failure()) if `proc` exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(failure()) from None
+            time.sleep(0.5)
+
+
+def stop_group(proc: subprocess.Popen, sig: int, seconds: float) -> None:
+    """Send `sig` to the process group of `proc` (started with start_new_session=True); SIGKILL after `seconds`."""
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def post_json(url: str, body: object) -> tuple[int, dict]:

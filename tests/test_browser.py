@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -22,32 +21,6 @@ from freeze_study.cli import main
 from tests.helpers import PROJECT, children, sweep_args, sweep_parents
 
 SCREENSHOTS_ENV = "FREEZE_STUDY_SCREENSHOTS"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-TIMEOUT_MS = 180_000  # the UI renders slowly on 2 busy cores
-
-
-@pytest.fixture
-def page(tmp_path: Path):
-    """A headless Chromium page with a fresh profile (`--user-data-dir` under the test's folder)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no `chromium` on PATH: `apt-get install chromium` (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium,
-            headless=True,  # Playwright passes --headless
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            context.close()
 
 
 def screenshot_dir(tmp_path: Path) -> Path:

@@ -135,6 +135,21 @@ def test_an_interrupt_is_one_line_exit_130_and_the_run_killed(store, tiny_config
     assert run.info.status == N.KILLED and run.data.tags[N.ERROR_TAG] == "KeyboardInterrupt: signal 15"
 
 
+def test_an_interrupt_during_fit_is_one_line_exit_130_too(store, tiny_config, capsys, monkeypatch):
+    """Lightning catches the interrupt, shuts down and exits with 1: still an interrupt to the user."""
+    from freeze_study.training.module import FreezeClassifier
+
+    def interrupted(self, batch, batch_idx):
+        raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(FreezeClassifier, "training_step", interrupted)
+    args = ["train", "--data", tiny_config.data, "--weights", "none", "--epochs", "1", "--num-workers", "0"]
+    assert main(args) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "freeze-study: interrupted (signal 15)"
+    (run,) = runs_of(store)
+    assert run.info.status == N.KILLED and run.data.tags[N.ERROR_TAG] == "KeyboardInterrupt: signal 15"
+
+
 def test_warnings_and_errors_are_one_line_each_on_the_terminal(store, tiny_config):
     import os
     import subprocess

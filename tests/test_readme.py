@@ -17,8 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import mlflow
 import pytest
 
 import freeze_study.names as N
-from tests.helpers import PROJECT, make_image_folder
+from tests.helpers import PROJECT, make_image_folder, stop_group, wait_until_answers
 
 NETWORK = "downloads Beans from the Hugging Face hub (and ImageNet weights): no network here"
 STACK = "starts PostgreSQL and an mlflow server on fixed ports: tests/test_workers.py runs scripts/stack on free ones"
@@ -204,22 +202,12 @@ def run_server(command: str, url: str, cwd: Path) -> str | None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5):
-                    return None
-            except OSError:
-                assert proc.poll() is None, f"{command} exited: {proc.stdout.read().decode()[-3000:]}"
-                assert time.monotonic() < deadline, f"{command}: {url} did not answer"
-                time.sleep(1)
+        wait_until_answers(
+            url, proc, 240, lambda: f"{command}: {url} did not answer: {proc.stdout.read().decode()[-3000:]}"
+        )
+        return None
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, signal.SIGINT, 60)
         proc.stdout.close()
 
 

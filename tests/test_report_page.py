@@ -13,7 +13,6 @@ from PIL import Image
 
 import freeze_study.names as N
 from freeze_study.report import write_report
-from tests.browser import Chromium, find_chromium
 from tests.helpers import N_TEST, N_VAL, log_child, new_parent
 
 WIDTH = 1280  # CSS pixels, a laptop's window
@@ -24,16 +23,8 @@ TABLES = """[...document.querySelectorAll('table')].map(t => ({
     rows: t.rows.length, columns: t.rows[0].cells.length}))"""
 
 
-@pytest.fixture
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("no Chromium on this machine: install Debian's `chromium` (.ci/run installs it when missing)")
-    return path
-
-
 @pytest.mark.slow
-def test_report_page_in_a_real_browser(store: mlflow.MlflowClient, chromium: str, tmp_path: Path) -> None:
+def test_report_page_in_a_real_browser(store: mlflow.MlflowClient, page, tmp_path: Path) -> None:
     exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)
     rng = np.random.default_rng(0)
@@ -57,19 +48,20 @@ def test_report_page_in_a_real_browser(store: mlflow.MlflowClient, chromium: str
     out = write_report(store, parent, tmp_path / "report")
     figures = len(list(out.glob("*.png")))
     broken = tmp_path / "broken.html"  # the same page with one figure's bytes damaged: the check must see it
-    page = (out / "report.html").read_text()
-    broken.write_text(re.sub(r"base64,iVBORw0KGgo[A-Za-z0-9+/]{40}", "base64,AAAAAAAAAAAA", page, count=1))
+    html = (out / "report.html").read_text()
+    broken.write_text(re.sub(r"base64,iVBORw0KGgo[A-Za-z0-9+/]{40}", "base64,AAAAAAAAAAAA", html, count=1))
 
-    with Chromium(chromium, tmp_path / "profile", tmp_path / "chromium.log") as browser:
-        browser.open((out / "report.html").as_uri(), WIDTH)
-        images = browser.evaluate(IMAGES)
-        tables = browser.evaluate(TABLES)
-        overflow = browser.evaluate("document.documentElement.scrollWidth")
-        note = browser.evaluate("document.querySelector('.note') && document.querySelector('.note').textContent")
-        title = browser.evaluate("document.title")
-        shot = browser.screenshot(tmp_path / "report.png")
-        browser.open(broken.as_uri(), WIDTH)
-        damaged = browser.evaluate(IMAGES)
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    page.goto((out / "report.html").as_uri())
+    images = page.evaluate(IMAGES)
+    tables = page.evaluate(TABLES)
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    note = page.evaluate("document.querySelector('.note') && document.querySelector('.note').textContent")
+    title = page.title()
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    page.goto(broken.as_uri())
+    damaged = page.evaluate(IMAGES)
 
     assert len(images) == figures == 8
     assert all(i["complete"] and i["width"] > 0 and i["height"] > 0 for i in images), images
@@ -79,4 +71,4 @@ def test_report_page_in_a_real_browser(store: mlflow.MlflowClient, chromium: str
     assert len(tables) >= 5 and overflow <= WIDTH, (tables, overflow)
     assert title == f"Freeze study: sweep {parent}" and "do not measure transfer from ImageNet" in note
     with Image.open(shot) as png:
-        assert WIDTH - 20 <= png.width <= WIDTH and png.height > 3000  # the whole page (less a scroll bar)
+        assert WIDTH - 20 <= png.width <= WIDTH and png.height > 3000  # the whole page

@@ -28,6 +28,7 @@ from freeze_study.report.tables import (
     level_table,
     selection_table,
 )
+from freeze_study.text import counted
 
 
 def build(title: str, intro: str, sweep: Sweep, out_dir: Path) -> list[Block]:
@@ -92,8 +93,8 @@ def write_report(client: mlflow.MlflowClient, sweep_run_id: str, out_dir: Path) 
     title = f"Freeze study: sweep {sweep_run_id}"
     used, left = len(sweep.runs), len(sweep.excluded)
     intro = (
-        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {used} finished run{'s' * (used != 1)} "
-        f"over {sweep.runs[FREEZE].nunique()} freeze level{'s' * (sweep.runs[FREEZE].nunique() != 1)}"
+        f"Experiment '{experiment}', sweep run '{parent.info.run_name}': {counted(used, 'finished run')} "
+        f"over {counted(sweep.runs[FREEZE].nunique(), 'freeze level')}"
         + (f"; {left} more FINISHED run{'s are' if left != 1 else ' is'} left out (listed below)." if left else ".")
     )
     blocks = build(title, intro, sweep, out_dir)

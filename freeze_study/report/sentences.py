@@ -15,6 +15,7 @@ from freeze_study.report import stats
 from freeze_study.report.columns import FREEZE
 from freeze_study.report.selection import WITHIN_NOISE, Selection
 from freeze_study.report.summary import interval_text, params_text
+from freeze_study.text import counted
 
 LARGE_GAP_PP = 5.0  # a train − validation accuracy gap worth pointing out
 
@@ -45,7 +46,7 @@ def recommendation(summary: pd.DataFrame, selection: Selection) -> list[str]:
     else:
         r = ev.loc[k]
         relation = "within noise of" if r["verdict"] == WITHIN_NOISE else "better than"
-        seeds = f"{r['seeds_paired']} paired seed{'s' * (r['seeds_paired'] != 1)}"
+        seeds = counted(r["seeds_paired"], "paired seed")
         why = (
             f"{level_name(k)} is {relation} {level_name(best)}, the level with the best mean validation accuracy "
             f"({val[k]:.1f}% vs {val[best]:.1f}%; over {seeds} of {r['images'] // r['seeds_paired']} images, "
@@ -79,7 +80,7 @@ def noise(summary: pd.DataFrame, comparisons: pd.DataFrame, selection: Selection
             out.append(f"{level_name(row.freeze)} shares no seed and test images with freeze={k}: not compared.")
             continue
         n = len(row.per_seed)
-        seeds = f"{n} seed{'s' * (n != 1)}"
+        seeds = counted(n, "seed")
         per_seed = ", ".join(_p(p.pvalue).removeprefix("p = ") for p in row.per_seed)
         diff = row.pooled.difference / n  # images right, per seed, this level minus the reference
         head = (
@@ -94,8 +95,8 @@ def noise(summary: pd.DataFrame, comparisons: pd.DataFrame, selection: Selection
         )
         if row.pooled.pvalue >= stats.ALPHA:
             out.append(
-                f"{head}: within noise. With {row.images} test images, a difference of {abs(row.pooled.difference)} "
-                f"image{'s' * (abs(row.pooled.difference) != 1)} over {seeds} cannot be told from chance."
+                f"{head}: within noise. With {row.images} test images, a difference of "
+                f"{counted(abs(row.pooled.difference), 'image')} over {seeds} cannot be told from chance."
             )
         else:
             out.append(
