@@ -144,7 +144,8 @@ def test_an_unwritable_artifact_store_fails_the_run_at_its_start(store, tiny_con
     assert f"to file://{blocker}/artifacts/" in err and "NotADirectoryError" in err
     (run,) = runs_of(store)
     assert run.info.status == N.FAILED and run.data.tags[N.ERROR_TAG].startswith("StoreError: cannot write")
-    assert run.data.params["lr"] == "0.0001" and run.data.metrics == {}  # recorded before; nothing trained
+    trained = [name for name in run.data.metrics if not name.startswith("system/")]  # MLflow's monitor may sample
+    assert run.data.params["lr"] == "0.0001" and trained == []  # recorded before; nothing trained
 
 
 def test_an_unwritable_artifact_store_stops_a_sweep_before_any_point(store, tiny_config, tmp_path, capsys):
@@ -165,20 +166,22 @@ def test_a_server_whose_artifact_root_cannot_be_written(mlflow_server, tiny_conf
     err = capsys.readouterr().err.splitlines()[-1]  # after MLflow's "Creating a new experiment"
     assert err.startswith("freeze-study: error: cannot write the artifacts of run") and "mlflow-artifacts:" in err
     (run,) = runs_of(mlflow_server)
-    assert run.info.status == N.FAILED and run.data.metrics == {}
+    trained = [name for name in run.data.metrics if not name.startswith("system/")]  # MLflow's monitor may sample
+    assert run.info.status == N.FAILED and trained == []
 
 
 # 11. `mlflow run` from another folder with a relative store
 @pytest.mark.slow
 def test_mlflow_run_from_another_folder_with_a_relative_store(store, tiny_config, tmp_path, monkeypatch):
-    stray = PROJECT / "mlflow.db"
-    assert not stray.exists()
+    stray = PROJECT / "mlflow.db"  # the project's own default store, if a user made one: left as it was
+    before = stray.stat().st_mtime_ns if stray.exists() else None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")  # relative: tmp_path/mlflow.db for the launcher
     done = mlflow_run("freeze=4", f"data={tiny_config.data}", "weights=none", cwd=tmp_path)
     assert done.returncode != 0
     assert "relative to the folder it was started from" in done.stderr
     assert "export MLFLOW_TRACKING_URI=sqlite:///$PWD/mlflow.db" in done.stderr
-    assert "Traceback" not in done.stderr and not stray.exists()  # no second, empty store in the project
+    after = stray.stat().st_mtime_ns if stray.exists() else None
+    assert "Traceback" not in done.stderr and after == before  # no second, empty store in the project
     (run,) = runs_of(store)  # the launcher's run, in the store it was started with
     assert run.info.status == N.FAILED
 

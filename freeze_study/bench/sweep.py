@@ -156,20 +156,20 @@ def _enter(folder: str, env: dict[str, str]) -> None:
 def _data_folder(bench: BenchConfig, out: Path) -> str:
     """The data as an absolute path; with `train_per_class`, a folder of links to that many training
     images per class (evenly spaced in name order) and every validation and test image."""
-    from freeze_study.data.sources import IMAGE_EXTENSIONS, SPLITS
+    from freeze_study.data.folder import SPLITS, list_folder
 
     root = Path(bench.train.data).resolve()
     if not bench.train_per_class:
         return str(root)
+    listing = list_folder(root)  # what a run would read: the same folder rules
     for split in SPLITS:
-        for class_dir in sorted(p for p in (root / split).iterdir() if p.is_dir()):
-            files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        for name, files in listing.files[split].items():
             if split == "train" and len(files) > bench.train_per_class:
                 step = len(files) / bench.train_per_class
                 files = [files[int(i * step)] for i in range(bench.train_per_class)]
-            (out / split / class_dir.name).mkdir(parents=True)
-            for f in files:
-                (out / split / class_dir.name / f.name).symlink_to(f)
+            (out / split / name).mkdir(parents=True)
+            for i, f in enumerate(files):
+                (out / split / name / f"{i:06d}-{f.name}").symlink_to(f.resolve())
     return str(out)
 
 
