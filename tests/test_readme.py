@@ -51,7 +51,7 @@ COMMANDS: dict[str, str | None] = {
     "--experiment-name freeze-study --env-manager local": None,
     ".venv/bin/freeze-study tensorboard": "server http://127.0.0.1:6006/data/runs",
     "make bench": None,
-    ".venv/bin/freeze-study bench --data ../shared/beans --limit 100 --levels 0,4": None,
+    ".venv/bin/freeze-study bench --data ../shared/beans --weights none --limit 100 --levels 0,4": None,
     # Many machines: the stack and its workers run in tests/test_workers.py (scripts/stack on free ports).
     "make server": STACK,
     "make server-stop": STACK,

@@ -33,12 +33,13 @@ class SweepResult:
     closed: bool  # this worker ended the parent run (the others had left, or none was needed)
     experiment: str  # the MLflow experiment of the parent run
     complete: bool  # nothing was queued or running when this worker left
+    found_done: bool  # nothing was queued or running when this worker came (a rerun of a finished sweep)
 
     @property
     def reports(self) -> bool:
         """Whether this worker writes the report and registers the choice: it closed the sweep, or found it
-        complete with nothing to train (a rerun of a finished sweep)."""
-        return self.complete and (self.closed or self.trained == 0)
+        complete (a rerun); not a worker that only waited for the others."""
+        return self.complete and (self.closed or self.found_done)
 
 
 def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run_id: str | None = None) -> SweepResult:
@@ -75,6 +76,7 @@ def _result(plan: planner.Plan, say: Callable[[str], None]) -> SweepResult:
         progress.closed,
         _experiment_of(plan.parent_id),
         not (progress.waiting or progress.running),
+        progress.found_done,
     )
 
 

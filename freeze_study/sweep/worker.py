@@ -40,6 +40,7 @@ class Progress:
     running: int = 0
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # grid point -> reason (not queued again)
     closed: bool = False  # this worker ended the parent run
+    found_done: bool = False  # nothing was queued or running when this worker first looked (a rerun)
     trained: int = 0  # grid points this worker trained (and finished)
 
 
@@ -48,6 +49,7 @@ def work(plan: Plan, say: Callable[[str], None] = print) -> Progress:
     progress, seconds, seen = Progress(), [], None
     try:
         _share_features(plan, say)
+        first = True
         while True:
             noticed = plan.lost.fail(plan.study, plan.rdb, plan.cfg.grace_period_s, all_running=False)
             if noticed:
@@ -57,11 +59,13 @@ def work(plan: Plan, say: Callable[[str], None] = print) -> Progress:
             if taken is None:
                 running = plan.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 if not running:
+                    progress.found_done = first
                     break
+                first = False
                 seen = _say_waiting(plan, running, seen, say)
                 time.sleep(plan.cfg.heartbeat_s)
                 continue
-            seen = None
+            seen, first = None, False
             start = time.perf_counter()
             done = _run_point(plan, *taken, say, progress.finished)
             progress = _settle(plan, progress)

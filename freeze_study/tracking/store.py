@@ -80,4 +80,8 @@ def mark_model_training(experiment_id: str) -> None:
     client = mlflow.MlflowClient()
     kind = client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG, "")
     if not kind or kind.endswith("_inferred"):  # unset, or the UI's own guess
-        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        try:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        except mlflow.exceptions.MlflowException:  # a server's insert races with another worker's: theirs stands
+            if not client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG):
+                raise
