@@ -127,6 +127,12 @@ def test_every_readme_command_is_known_here():
     assert len(commands) == len(set(commands))
 
 
+def test_the_readmes_images_are_in_the_repository():
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (PROJECT / "README.md").read_text())
+    tracked = subprocess.run(["git", "ls-files", *links], cwd=PROJECT, capture_output=True, text=True).stdout.split()
+    assert links and sorted(tracked) == sorted(links), "`make screenshots` makes them; commit them"
+
+
 def test_make_help_lists_every_target_with_one_line():
     done = subprocess.run(["make", "-s", "help"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
