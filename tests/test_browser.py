@@ -49,7 +49,9 @@ def wait_for_charts(page, at_least: int, at_most: int | None = None) -> int:
 
 @pytest.mark.slow
 def test_the_mlflow_ui_shows_the_sweep(mlflow_server, tiny_config, page, capsys, tmp_path):
-    assert main(sweep_args(tiny_config, "0,2,4", "1")) == 0
+    # Without system metrics: on a loaded machine the monitor's `system/*` rows push test_acc out of the compare
+    # page's virtualised metrics table, and what the page shows would depend on the load.
+    assert main([*sweep_args(tiny_config, "0,2,4", "1"), "--system-metrics", "off"]) == 0
     printed = capsys.readouterr().out
     charts_url, compare_url = re.findall(r"http://\S+", printed.split("MLflow UI")[-1])
     (parent,) = sweep_parents(mlflow_server)
