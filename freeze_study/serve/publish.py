@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -38,6 +37,7 @@ from freeze_study.report.columns import RUN_ID
 from freeze_study.report.selection import select_level
 from freeze_study.report.store import load_sweep
 from freeze_study.tracking import registry
+from freeze_study.tracking.record import pinned
 
 PACKAGE = Path(__file__).resolve().parents[1]  # freeze_study/, copied into the model as its code
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -105,7 +105,7 @@ def log_classifier(run_id: str) -> str:
             serialization_format="pt2",
             input_example=example,
             signature=signature,
-            pip_requirements=[_pinned("torch")],
+            pip_requirements=[pinned("torch")],
             metadata=metadata,  # with the class names, as training logged them
         )
         return registry.log_classifier(
@@ -113,14 +113,10 @@ def log_classifier(run_id: str) -> str:
             str(MODEL_CODE),
             artifacts={NETWORK_ARTIFACT: str(network)},
             code_paths=[str(PACKAGE)],
-            pip_requirements=[_pinned(p) for p in REQUIREMENTS],
+            pip_requirements=[pinned(p) for p in REQUIREMENTS],
             input_example=[_example_jpeg()],
             metadata={**metadata, "source_model": source},
         )
-
-
-def _pinned(package: str) -> str:
-    return f"{package}=={version(package).split('+')[0]}"
 
 
 def _example_jpeg() -> bytes:

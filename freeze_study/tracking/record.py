@@ -15,6 +15,7 @@ import math
 import shlex
 import warnings
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -189,7 +190,7 @@ def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, obje
             name=MODEL_ARTIFACT,
             signature=infer_signature(input_example, output),
             serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
+            pip_requirements=[pinned("torch"), "torchvision"],
             metadata=dict(metadata),
         )
     except (OSError, mlflow.exceptions.MlflowException) as exc:
@@ -219,3 +220,9 @@ def evaluation(split: str, predictions: pd.DataFrame, scores: Mapping[str, float
     )
     ax.set(title=f"{split}: {int(confusion.to_numpy().sum())} images (counts)", ylabel=TRUE_COL.replace("_", " "))
     mlflow.log_figure(fig, confusion_artifact(split, "png"))
+
+
+def pinned(package: str) -> str:
+    """'torch==2.14.1': the installed version of `package`, without a local build tag ('+cpu'), as a pip
+    requirement of a logged model."""
+    return f"{package}=={version(package).split('+')[0]}"

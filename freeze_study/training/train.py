@@ -113,7 +113,7 @@ def train(
             board_dir = os.path.join(root, "tensorboard")
             board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill, memo)
-            if digest := weights_sha256(cfg.weights):  # the file loaded: which weights, exactly
+            if digest := weights_sha256(cfg.weights, memo.sha256 if memo else None):  # which weights, exactly
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
             if memo:
                 memo.close()  # everything the run checks and hashes is done
