@@ -22,7 +22,7 @@ from torch import nn
 from freeze_study.cache.compute import Compute
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.store import Store
-from freeze_study.data import PREPROCESSING, Data, FileMemo, normalize
+from freeze_study.data import PREPROCESSING, Data, FileMemo, file_sha256, normalize
 from freeze_study.model import level_steps, weights_file
 from freeze_study.names import MAX_FREEZE
 
@@ -48,7 +48,7 @@ def weights_digest(weights: str, memo: FileMemo | None = None) -> str:
     path = weights_file(weights)
     if path is None:
         raise ValueError("random-init weights depend on the seed: their prefix outputs are not shared")
-    digest = memo.sha256(path) if memo else hashlib.sha256(path.read_bytes()).digest()
+    digest = file_sha256(path, memo)
     if memo:
         memo.flush()
     return f"{weights if weights == 'imagenet' else 'file'}:{digest.hex()}"

@@ -4,7 +4,7 @@ is remembered about files (`identity`)."""
 
 from freeze_study.data.decode import MAX_PIXELS, check_image, decode
 from freeze_study.data.errors import DataError
-from freeze_study.data.identity import FileMemo, forget_all
+from freeze_study.data.identity import FileMemo, file_sha256, forget_all
 from freeze_study.data.loaders import LOADER_TIMEOUT_S, ImageDataset, make_loader
 from freeze_study.data.preprocess import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, normalize, to_input
 from freeze_study.data.sources import SPLITS, Data, Split, from_hub_dataset, load_data, subset
@@ -21,6 +21,7 @@ __all__ = [
     "Data",
     "DataError",
     "FileMemo",
+    "file_sha256",
     "ImageDataset",
     "Split",
     "available_cpus",

@@ -70,7 +70,7 @@ class FileMemo:
         known = self._lookup(key, DIGEST) if key is not None else None
         if known is not None:
             return known
-        digest = hashlib.sha256(Path(path).read_bytes()).digest()
+        digest = file_sha256(path)
         self._remember(path, key, DIGEST, digest)
         return digest
 
@@ -147,3 +147,9 @@ def forget_all(db: Path) -> int:
     with closing(sqlite3.connect(db, timeout=30)) as conn, conn:
         conn.execute(_SCHEMA)
         return conn.execute("DELETE FROM known").rowcount
+
+
+def file_sha256(path: Path, memo: FileMemo | None = None) -> bytes:
+    """The SHA-256 (32 bytes) of the file at `path`: remembered by file identity in `memo` when given, else read
+    whole. Raises OSError when the file cannot be read."""
+    return memo.sha256(path) if memo else hashlib.sha256(Path(path).read_bytes()).digest()

@@ -25,7 +25,7 @@ import numpy as np
 from freeze_study.data.decode import Source, check_image, check_images, decode
 from freeze_study.data.errors import DataError
 from freeze_study.data.folder import SPLITS, list_folder
-from freeze_study.data.identity import FileMemo
+from freeze_study.data.identity import FileMemo, file_sha256
 from freeze_study.data.workers import available_cpus
 from freeze_study.text import shown
 
@@ -104,7 +104,6 @@ def _load_folder(root: Path, memo: FileMemo | None) -> Data:
     check_images([(str(p), partial(check, p)) for s in SPLITS for p in splits[s].opener.paths], available_cpus())
     if memo:
         memo.flush()
-    file_digest = memo.sha256 if memo else _sha256
 
     def fingerprint() -> str:
         h = hashlib.sha256(repr(classes).encode("utf-8", "surrogateescape"))
@@ -112,16 +111,12 @@ def _load_folder(root: Path, memo: FileMemo | None) -> Data:
             for name, label in zip(splits[split].names, splits[split].labels, strict=True):
                 rel = os.fsencode(Path(name).relative_to(root))  # bytes: file names need not be UTF-8
                 h.update(f"{split}/".encode() + rel + f":{label}:".encode())
-                h.update(file_digest(Path(name)))
+                h.update(file_sha256(Path(name), memo))
         if memo:
             memo.flush()
         return h.hexdigest()
 
     return Data(str(root), classes, splits, fingerprint)
-
-
-def _sha256(path: Path) -> bytes:
-    return hashlib.sha256(path.read_bytes()).digest()
 
 
 def _load_hub(dataset_id: str) -> Data:

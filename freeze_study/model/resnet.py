@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,19 +91,13 @@ def _load_state_file(net: ResNet, path: Path) -> None:
         raise WeightsError(f"weights file {path} has tensors of the wrong shape: {exc}".splitlines()[0]) from None
 
 
-def weights_sha256(weights: str, file_sha256: Callable[[Path], bytes] | None = None) -> str | None:
+def weights_sha256(weights: str, file_sha256: Callable[[Path], bytes]) -> str | None:
     """The SHA-256 (hex) of the starting weights when `weights` is a file ("imagenet" and "none" are names, not
-    files: None). `file_sha256` (e.g. `data.FileMemo.sha256`, remembered by file identity) computes it when
-    given, else the file is read in 1 MiB blocks; `build_resnet18` has already said when the file is unusable."""
+    files: None), computed by `file_sha256` (`data.file_sha256`, remembered by file identity in a run's memo);
+    `build_resnet18` has already said when the file is unusable."""
     if weights in ("imagenet", "none") or not Path(weights).is_file():
         return None
-    if file_sha256 is not None:
-        return file_sha256(Path(weights)).hex()
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(Path(weights)).hex()
 
 
 def export_model(net: nn.Module) -> nn.Module:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from pytorch_lightning.callbacks import EarlyStopping
@@ -21,7 +22,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from freeze_study import tracking
 from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
-from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, load_data
+from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, file_sha256, load_data
 from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
@@ -113,7 +114,7 @@ def train(
             board_dir = os.path.join(root, "tensorboard")
             board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill, memo)
-            if digest := weights_sha256(cfg.weights, memo.sha256 if memo else None):  # which weights, exactly
+            if digest := weights_sha256(cfg.weights, partial(file_sha256, memo=memo)):  # which weights, exactly
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
             if memo:
                 memo.close()  # everything the run checks and hashes is done
