@@ -33,9 +33,27 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
     assert result.best_epoch == val_loss.index(min(val_loss))  # the first epoch with the lowest val_loss
     assert store.get_run(result.run_id).data.tags[N.RUN_NAME_TAG] == "freeze=2 seed=42"
     assert_evidence(store, result.run_id, cfg.data)
+    assert_evidence_is_the_logged_models(store, result.run_id, cfg.data)
     if (PROJECT / ".git").exists():  # a checkout (CI clones one): the code's commit is on the run
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True).stdout
         assert store.get_run(result.run_id).data.tags[N.GIT_COMMIT_TAG] == head.strip()
+
+
+def assert_evidence_is_the_logged_models(store, run_id: str, data: str) -> None:
+    """The validation and test predictions a run logged (from its best epoch's validation pass and its test
+    pass, no pass of their own) are the probabilities its logged model gives those images."""
+    import pandas as pd
+
+    model = mlflow.pytorch.load_model(f"runs:/{run_id}/{N.MODEL_ARTIFACT}").eval()
+    splits = load_data(data).splits
+    for split in N.EVALUATED_SPLITS:
+        images = torch.stack([x for x, _ in ImageDataset(splits[split])])
+        with torch.no_grad():
+            probs = torch.softmax(model(images), dim=1).numpy()
+        local = store.download_artifacts(run_id, N.predictions_artifact(split))
+        table = pd.read_json(local, orient="split", dtype=False)
+        logged = table[[f"{N.PROB_PREFIX}{c}" for c in CLASSES]].to_numpy()
+        np.testing.assert_allclose(logged, probs, atol=1e-4)
 
 
 def test_logged_model_loads_and_classifies_an_image(store, tiny_config):

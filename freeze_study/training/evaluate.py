@@ -1,8 +1,8 @@
-"""The tested checkpoint's evidence on a split: per-image predictions, per-class scores, confusion matrix.
+"""The tested weights' evidence on a split: per-image predictions, per-class scores, confusion matrix.
 
-`predict_split` runs the loaded best checkpoint over a validation or test loader (in
-the split's order) through Lightning's `Trainer.predict`; `scores` and `confusion` are
-scikit-learn's. What is recorded, and how, is `tracking.record.evaluation`'s business.
+`split_predictions` names the probabilities of a pass the run already made (the best
+epoch's validation, the test); `scores` and `confusion` are scikit-learn's. What is
+recorded, and how, is `tracking.record.evaluation`'s business.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
-import torch
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from freeze_study.data import Data
@@ -27,6 +25,7 @@ from freeze_study.names import (
     class_metric,
     split_metric,
 )
+from freeze_study.training.module import Outputs
 
 
 @dataclass(frozen=True)
@@ -66,17 +65,15 @@ def image_ids(data: Data, split: str) -> list[str]:
     return [Path(n).relative_to(root).as_posix() for n in names]
 
 
-def predict_split(trainer: pl.Trainer, module: pl.LightningModule, loader, data: Data, split: str) -> Predictions:
-    """The module's class probabilities for every image of `split`, through `trainer.predict` (same device
-    and precision as training). `loader` must keep the split's order (the validation and test loaders do);
-    RuntimeError if its labels disagree with the split's."""
-    batches = trainer.predict(module, loader)
-    probs = torch.cat([p for p, _ in batches]).float().numpy()
-    labels = torch.cat([y for _, y in batches]).numpy()
+def split_predictions(outputs: Outputs, data: Data, split: str) -> Predictions:
+    """A validation or test pass's class probabilities (`FreezeClassifier.val_outputs` at the best epoch, or
+    its `test_outputs`) as the split's predictions, named by image. The pass's loader must keep the split's
+    order (the validation and test loaders do); RuntimeError if its labels disagree with the split's."""
+    labels = outputs.labels.numpy()
     expected = np.asarray(data.splits[split].labels)
     if not np.array_equal(labels, expected):
         raise RuntimeError(f"the {split} loader's order differs from the split's; predictions would be misnamed")
-    return Predictions(split, image_ids(data, split), labels, probs)
+    return Predictions(split, image_ids(data, split), labels, outputs.probs.float().numpy())
 
 
 def scores(pred: Predictions, classes: tuple[str, ...]) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import pytorch_lightning as pl
 import torch
@@ -15,6 +16,18 @@ from freeze_study.model import FrozenCut
 from freeze_study.names import EPOCH_TIME, SPLIT_METRICS, VAL_ACC, VAL_LOSS
 
 
+class Outputs(NamedTuple):
+    """One evaluation pass: N x classes softmax probabilities (float32) and the N labels, in the loader's order."""
+
+    probs: torch.Tensor
+    labels: torch.Tensor
+
+    @staticmethod
+    def join(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> Outputs:
+        probs, labels = zip(*batches, strict=True)
+        return Outputs(torch.cat(probs), torch.cat(labels))
+
+
 class FreezeClassifier(pl.LightningModule):
     """Cross-entropy classifier; logs the per-epoch metric contract, which MLflow autolog records.
 
@@ -22,6 +35,10 @@ class FreezeClassifier(pl.LightningModule):
     share `net`'s modules). With `features_input` the batches hold the prefix's outputs
     (N x C x H x W, or N x 512 at freeze=4), else images (N x 3 x 224 x 224). With
     `channels_last` batches are made channels-last on the device, as `net` is.
+
+    Every validation and test pass also keeps its class probabilities (`outputs`), so a
+    run's per-image evidence comes from the passes that computed its metrics, not from
+    another pass over the same images.
     """
 
     def __init__(self, net: nn.Module, cut: FrozenCut, lr: float, features_input: bool, channels_last: bool = False):
@@ -32,7 +49,10 @@ class FreezeClassifier(pl.LightningModule):
         self.channels_last = channels_last
         self.cut = cut  # a tuple, so its modules are registered once, through `net`
         self.history: list[dict[str, float]] = []  # one row per finished epoch (val metrics, time)
+        self.val_outputs: list[Outputs] = []  # one per finished epoch, as `history`
+        self.test_outputs: Outputs | None = None  # of the last `Trainer.test`
         self._epoch_start = 0.0
+        self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def train(self, mode: bool = True) -> FreezeClassifier:
         super().train(mode)
@@ -56,6 +76,8 @@ class FreezeClassifier(pl.LightningModule):
         loss_name, acc_name = SPLIT_METRICS[split]
         self.log(loss_name, loss, on_step=False, on_epoch=True, batch_size=len(y))
         self.log(acc_name, acc, on_step=False, on_epoch=True, batch_size=len(y))
+        if split != "train":
+            self._batches.append((F.softmax(logits.detach().float(), dim=1).cpu(), y.cpu()))
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -67,13 +89,14 @@ class FreezeClassifier(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
-    def predict_step(self, batch, batch_idx) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N x classes softmax probabilities in float32, N labels) of one batch."""
-        x, y = batch
-        return F.softmax(self.logits(x).float(), dim=1).cpu(), y.cpu()
-
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
+
+    def on_validation_epoch_start(self) -> None:
+        self._batches = []
+
+    def on_test_epoch_start(self) -> None:
+        self._batches = []
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -82,6 +105,10 @@ class FreezeClassifier(pl.LightningModule):
         self.log(EPOCH_TIME, seconds)
         metrics = self.trainer.callback_metrics
         self.history.append({VAL_LOSS: float(metrics[VAL_LOSS]), VAL_ACC: float(metrics[VAL_ACC]), EPOCH_TIME: seconds})
+        self.val_outputs.append(Outputs.join(self._batches))
+
+    def on_test_epoch_end(self) -> None:
+        self.test_outputs = Outputs.join(self._batches)
 
     def configure_optimizers(self):
         return tracking.autolog_safe(torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.lr))
