@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -149,6 +150,9 @@ def _in_fresh_process(cfg: SweepConfig, folder: Path) -> dict:
 
 
 def _enter(folder: str, env: dict[str, str]) -> None:
+    """Make the spawned phase process what `freeze-study sweep` is: a spawned child inherits "spawn" as its
+    start method, which would make every DataLoader worker import torch anew (seconds each, in both phases)."""
+    multiprocessing.set_start_method(None, force=True)  # the platform's default again ("fork" on Linux)
     os.environ.update(env)
     os.chdir(folder)  # MLflow's artifacts (./mlruns) stay in the phase's folder
 
