@@ -1,4 +1,5 @@
-"""The weights of the best epoch (lowest val_loss), kept in memory: the ones a run tests and logs.
+"""The weights of the best epoch (lowest val_loss), kept in memory: the ones a run tests and logs, with
+that epoch's validation outputs (the run's validation evidence).
 
 A checkpoint file per improvement would write the whole network (45 MB) to disk only to
 read it back once when training ends; a copy in memory of the same tensors is enough.
@@ -17,13 +18,15 @@ from freeze_study.names import VAL_LOSS
 
 
 class BestWeights(pl.Callback):
-    """Copies the module's state after each validation that improves `monitor` (lower is better)."""
+    """Copies the module's state after each validation that improves `monitor` (lower is better), and the
+    module's `val_outputs` of that validation when it has them (`FreezeClassifier`): two epochs' worth at most."""
 
     def __init__(self, monitor: str = VAL_LOSS):
         self.monitor = monitor
         self.best_score = math.inf
         self.best_epoch: int | None = None  # 0-based
         self._state: dict[str, torch.Tensor] | None = None
+        self.val_outputs = None  # the best epoch's validation outputs, if the module keeps them
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
@@ -32,6 +35,7 @@ class BestWeights(pl.Callback):
         if score < self.best_score:  # NaN never is
             self.best_score, self.best_epoch = score, trainer.current_epoch
             self._state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+            self.val_outputs = getattr(pl_module, "val_outputs", None)  # replaced, never changed, by the module
 
     def restore(self, module: torch.nn.Module) -> int:
         """Load the best epoch's weights into `module`; returns that epoch. Raises RuntimeError when no

@@ -36,9 +36,10 @@ class FreezeClassifier(pl.LightningModule):
     (N x C x H x W, or N x 512 at freeze=4), else images (N x 3 x 224 x 224). With
     `channels_last` batches are made channels-last on the device, as `net` is.
 
-    Every validation and test pass also keeps its class probabilities (`outputs`), so a
-    run's per-image evidence comes from the passes that computed its metrics, not from
-    another pass over the same images.
+    The last validation pass and the last test pass also keep their class probabilities
+    (`val_outputs`, `test_outputs`; `BestWeights` keeps the best epoch's), so a run's
+    per-image evidence comes from the passes that computed its metrics, not from another
+    pass over the same images.
     """
 
     def __init__(self, net: nn.Module, cut: FrozenCut, lr: float, features_input: bool, channels_last: bool = False):
@@ -49,7 +50,7 @@ class FreezeClassifier(pl.LightningModule):
         self.channels_last = channels_last
         self.cut = cut  # a tuple, so its modules are registered once, through `net`
         self.history: list[dict[str, float]] = []  # one row per finished epoch (val metrics, time)
-        self.val_outputs: list[Outputs] = []  # one per finished epoch, as `history`
+        self.val_outputs: Outputs | None = None  # of the last finished epoch's validation
         self.test_outputs: Outputs | None = None  # of the last `Trainer.test`
         self._epoch_start = 0.0
         self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -105,7 +106,7 @@ class FreezeClassifier(pl.LightningModule):
         self.log(EPOCH_TIME, seconds)
         metrics = self.trainer.callback_metrics
         self.history.append({VAL_LOSS: float(metrics[VAL_LOSS]), VAL_ACC: float(metrics[VAL_ACC]), EPOCH_TIME: seconds})
-        self.val_outputs.append(Outputs.join(self._batches))
+        self.val_outputs = Outputs.join(self._batches)
 
     def on_test_epoch_end(self) -> None:
         self.test_outputs = Outputs.join(self._batches)

@@ -134,7 +134,7 @@ def train(
             best_epoch = best.restore(run.module)
             with clock(TEST_TIME):
                 (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
-            outputs = {"validation": run.module.val_outputs[best_epoch], "test": run.module.test_outputs}
+            outputs = {"validation": best.val_outputs, "test": run.module.test_outputs}
             evidence = [evaluate.split_predictions(outputs[s], data, s) for s in EVALUATED_SPLITS]
             val_acc = run.module.history[best_epoch][VAL_ACC]
             results = {VAL_ACC: val_acc, TEST_ACC: test[TEST_ACC], FIT_TIME: fit_time}
