@@ -12,8 +12,10 @@ from freeze_study.cache import Compute
 from freeze_study.config import ConfigError, TrainConfig
 
 # The faster convolution layout per device for ResNet18 (batch 16). CPU: channels-last measured 15 % faster
-# for a training step and 28 % for an eval forward pass (fp32, oneDNN); CUDA: channels-last lets
-# cuDNN use tensor cores without transposes under 16-mixed (NVIDIA's performance guide).
+# for a training step and 28 % for an eval forward pass (fp32, oneDNN) where the issue was filed; on a 2-core
+# test machine a whole training step was even (0.93-1.06x between runs) but level 3's trainable suffix 25 %
+# faster and eval up to 46 % (`freeze-study bench --sweep` prints this machine's figures). CUDA: channels-last
+# lets cuDNN use tensor cores without transposes under 16-mixed (NVIDIA's performance guide).
 FASTER_LAYOUT = {"cpu": "channels_last", "cuda": "channels_last"}
 
 
