@@ -61,7 +61,8 @@ SHARED_SCOPE, RUN_SCOPE = "shared", "run"
 # The fixed costs of a run, in seconds, besides cache_build_s and the epochs: where a run's time goes.
 DATA_CHECK_TIME, DATA_DIGEST_TIME = "data_check_s", "data_digest_s"  # verifying the images; hashing the data
 TEST_TIME, MODEL_LOG_TIME = "test_time_s", "model_log_s"  # the test split; logging the model
-FIXED_TIME_METRICS = (DATA_CHECK_TIME, DATA_DIGEST_TIME, CACHE_BUILD_TIME, TEST_TIME, MODEL_LOG_TIME)
+EVIDENCE_LOG_TIME = "evidence_log_s"  # logging the prediction tables, class scores and confusion matrices
+FIXED_TIME_METRICS = (DATA_CHECK_TIME, DATA_DIGEST_TIME, CACHE_BUILD_TIME, TEST_TIME, EVIDENCE_LOG_TIME, MODEL_LOG_TIME)
 
 # Tags.
 ERROR_TAG = "error"  # the reason a run FAILED or was KILLED, on the run itself

@@ -122,6 +122,7 @@ def assert_complete_run(client: mlflow.MlflowClient, run_id: str, cfg: TrainConf
     assert 0 <= metrics[N.TEST_ACC] <= 1 and metrics[N.FIT_TIME] > 0
     assert all(metrics[name] >= 0 for name in N.FIXED_TIME_METRICS)
     assert metrics[N.TEST_TIME] > 0 and metrics[N.MODEL_LOG_TIME] > 0 and metrics[N.DATA_CHECK_TIME] > 0
+    assert metrics[N.EVIDENCE_LOG_TIME] > 0
     assert all(m.value > 0 for m in client.get_metric_history(run_id, N.EPOCH_TIME))
     inputs = run.inputs.dataset_inputs
     digest = load_data(cfg.data).digest[:16]

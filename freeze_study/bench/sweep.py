@@ -39,6 +39,7 @@ PHASES = {
     N.CACHE_BUILD_TIME: "cache in runs",
     N.EPOCH_TIME: "epochs",
     N.TEST_TIME: "test",
+    N.EVIDENCE_LOG_TIME: "evidence logging",
     N.MODEL_LOG_TIME: "model logging",
 }
 

@@ -30,6 +30,7 @@ from freeze_study.names import (
     DATA_DIGEST_TIME,
     EPOCHS_RUN,
     EVALUATED_SPLITS,
+    EVIDENCE_LOG_TIME,
     FIT_TIME,
     FROZEN_STAGES_PARAM,
     HPARAM_METRIC_PREFIX,
@@ -141,13 +142,14 @@ def train(
             board.log_hyperparams(_hparams(cfg, device), {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
             board.finalize("success")
             tracking.record.tensorboard(board_dir)
-        for pred in evidence:
-            tracking.record.evaluation(
-                pred.split,
-                pred.table(data.classes),
-                evaluate.scores(pred, data.classes),
-                evaluate.confusion(pred, data.classes),
-            )
+        with clock(EVIDENCE_LOG_TIME):
+            for pred in evidence:
+                tracking.record.evaluation(
+                    pred.split,
+                    pred.table(data.classes),
+                    evaluate.scores(pred, data.classes),
+                    evaluate.confusion(pred, data.classes),
+                )
         tracking.record.metrics({FIT_TIME: fit_time, BEST_EPOCH: best_epoch, EPOCHS_RUN: trainer.current_epoch})
         with clock(MODEL_LOG_TIME):
             tracking.record.model(
