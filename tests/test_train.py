@@ -217,3 +217,51 @@ def test_contiguous_layout_runs_match_too(store, tiny_config):
     cached, plain = train(cfg), train(dataclasses.replace(cfg, feature_cache="off"))
     assert store.get_run(cached.run_id).data.params[N.RESOLVED_MEMORY_FORMAT_PARAM] == "contiguous"
     assert_same_numbers(store, cached.run_id, plain.run_id)
+
+
+def test_best_weights_keeps_the_best_epochs_weights_and_validation_outputs_not_the_last():
+    """A real Trainer, three epochs whose val_loss is 1.0, 0.5, 0.8: the second epoch's weights and validation
+    outputs are kept (the ones a run tests, logs and names as its validation evidence)."""
+    import pytorch_lightning as pl
+
+    from freeze_study.training.best import BestWeights
+    from freeze_study.training.module import Outputs
+
+    class Scripted(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 3)
+            self.val_outputs = None
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def validation_step(self, batch, batch_idx):
+            self.log(N.VAL_LOSS, [1.0, 0.5, 0.8][self.current_epoch])
+
+        def on_validation_epoch_end(self):
+            epoch = float(self.current_epoch) if not self.trainer.sanity_checking else -1.0
+            self.val_outputs = Outputs(torch.full((2, 3), epoch), torch.zeros(2, dtype=torch.long))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 2)), batch_size=2)
+    module, best = Scripted(), BestWeights(N.VAL_LOSS)
+    weights = {}
+    keep = pl.callbacks.LambdaCallback(
+        on_validation_end=lambda t, m: weights.setdefault(t.current_epoch, m.layer.weight.detach().clone())
+    )
+    trainer = pl.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[keep, best],
+    )
+    trainer.fit(module, loader, loader)
+    assert best.restore(module) == 1
+    assert torch.equal(best.val_outputs.probs, torch.full((2, 3), 1.0))
+    assert torch.equal(module.layer.weight, weights[1]) and not torch.equal(weights[1], weights[2])
