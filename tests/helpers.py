@@ -26,6 +26,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from mlflow.entities import Metric, Param
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -329,6 +330,18 @@ def log_child(
         log_evidence(run.info.run_id, known_predictions("validation", val), known_predictions("test", test))
     client.set_terminated(run.info.run_id, status)
     return run.info.run_id
+
+
+def bare_trainer(**limits) -> pl.Trainer:
+    """A CPU Trainer with nothing besides the loop: no logger, checkpoints, progress bar or model summary."""
+    return pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **limits,
+    )
 
 
 def tiny_network(classes: int = len(CLASSES), seed: int = 0) -> torch.nn.Module:

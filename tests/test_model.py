@@ -18,6 +18,7 @@ from freeze_study.model import (
 )
 from freeze_study.model.freezing import STAGE_MODULES
 from freeze_study.training import FreezeClassifier
+from tests.helpers import bare_trainer
 
 EXPECTED_TRAINABLE = {0: 11_178_051, 1: 11_020_547, 2: 10_494_979, 3: 8_395_267, 4: 1_539}
 
@@ -69,14 +70,7 @@ def test_frozen_stages_and_batchnorm_statistics_do_not_change(image_folder):
     frozen = [k for k in before if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2")]
     assert any("running_mean" in k for k in frozen)
     loader = make_loader(ImageDataset(data.splits["train"]), 4, True, 0, 0)
-    trainer = pl.Trainer(
-        max_steps=3,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(max_steps=3)
     trainer.fit(module, loader)
     after = net.state_dict()
     for k in frozen:

@@ -17,7 +17,7 @@ from freeze_study.cli import main
 from freeze_study.data import ImageDataset, load_data
 from freeze_study.model import build_resnet18
 from freeze_study.training import train
-from tests.helpers import CLASSES, PROJECT, assert_complete_run, assert_evidence, runs_of
+from tests.helpers import CLASSES, PROJECT, assert_complete_run, assert_evidence, bare_trainer, runs_of
 
 
 def test_two_epoch_run_records_the_contract(store, tiny_config):
@@ -252,15 +252,7 @@ def test_best_weights_keeps_the_best_epochs_weights_and_validation_outputs_not_t
     keep = pl.callbacks.LambdaCallback(
         on_validation_end=lambda t, m: weights.setdefault(t.current_epoch, m.layer.weight.detach().clone())
     )
-    trainer = pl.Trainer(
-        max_epochs=3,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[keep, best],
-    )
+    trainer = bare_trainer(max_epochs=3, callbacks=[keep, best])
     trainer.fit(module, loader, loader)
     assert best.restore(module) == 1
     assert torch.equal(best.val_outputs.probs, torch.full((2, 3), 1.0))
