@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -97,6 +99,22 @@ def test_predict_json_through_the_registry_equals_the_runs_own_model(registered,
     assert [r["class_name"] for r in registry] == [r["class_name"] for r in direct]
     for a, b in zip(registry, direct, strict=True):
         assert a["probabilities"] == pytest.approx(b["probabilities"], rel=1e-5, abs=1e-6)
+
+
+def test_register_and_predict_leave_no_copy_of_a_model_in_the_temporary_folder(
+    store, image_folder, tmp_path, monkeypatch, capsys
+):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where MLflow's downloads and ours go
+    run_id = log_model_run()
+    register_run(run_id, NAME, {N.VAL_ACC: "0.5"})  # reads the run's model back to export it
+    path = list(sys.path)
+    for uri in (CHAMPION, f"runs:/{run_id}/{N.MODEL_ARTIFACT}"):  # the pyfunc classifier, the torch network
+        assert main(["predict", str(image_folder / "test"), "--model", uri]) == 0
+        assert f"9 images classified by {uri}" in capsys.readouterr().err
+    assert not list(temp.rglob("MLmodel"))
+    assert sys.path == path  # the classifier's code folder went with its download
 
 
 @pytest.mark.parametrize(

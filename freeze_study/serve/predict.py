@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from tqdm import tqdm
 
 from freeze_study.data import DataError
@@ -22,6 +23,7 @@ from freeze_study.data.folder import IMAGE_EXTENSIONS, is_hidden
 from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import CLASSES_PARAM
 from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode
+from freeze_study.tracking.models import downloaded_model
 
 PROGRESS_FROM = 2 * BATCH_SIZE  # images: smaller jobs get no progress bar
 
@@ -55,13 +57,14 @@ def load_classifier(uri: str) -> ImageClassifier:
     """The `ImageClassifier` at `uri`: a logged or registered classifier, or a run's torch `model`
     (its class names from the model's metadata). Raises ModelError naming the URI."""
     try:
-        info = mlflow.models.get_model_info(uri)
-        if "pytorch" in info.flavors:
-            classes = (info.metadata or {}).get(CLASSES_PARAM)
-            if not classes:
-                raise ModelError(f"model {uri} has no class names in its metadata; it is not a freeze-study model")
-            return ImageClassifier(mlflow.pytorch.load_model(uri).eval(), classes)
-        model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        with downloaded_model(uri) as local:
+            info = Model.load(local)
+            if "pytorch" in info.flavors:
+                classes = (info.metadata or {}).get(CLASSES_PARAM)
+                if not classes:
+                    raise ModelError(f"model {uri} has no class names in its metadata; it is not a freeze-study model")
+                return ImageClassifier(mlflow.pytorch.load_model(local).eval(), classes)
+            model = mlflow.pyfunc.load_model(local).unwrap_python_model()
     except (MlflowException, OSError) as exc:
         raise ModelError(f"cannot load model {uri}: {message_of(exc)}") from None
     if not isinstance(model, ImageClassifier):

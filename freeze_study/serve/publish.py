@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 from PIL import Image
 
 from freeze_study.data import IMAGE_SIZE
@@ -37,6 +37,7 @@ from freeze_study.report.columns import RUN_ID
 from freeze_study.report.selection import select_level
 from freeze_study.report.store import load_sweep
 from freeze_study.tracking import registry
+from freeze_study.tracking.models import downloaded_model
 from freeze_study.tracking.record import pinned
 
 PACKAGE = Path(__file__).resolve().parents[1]  # freeze_study/, copied into the model as its code
@@ -90,10 +91,11 @@ def log_classifier(run_id: str) -> str:
     """Log the run's network, exported to pt2, inside an `ImageClassifier` as the run's `classifier`;
     returns the logged model's URI. The class names come from the `model`'s metadata."""
     source = f"runs:/{run_id}/{MODEL_ARTIFACT}"
-    metadata = dict(mlflow.models.get_model_info(source).metadata or {})
-    if not metadata.get(CLASSES_PARAM):
-        raise RegistrationError(f"{source} has no class names in its metadata; it is not a freeze-study model")
-    net = mlflow.pytorch.load_model(source).eval()
+    with downloaded_model(source) as local:
+        metadata = dict(Model.load(local).metadata or {})
+        if not metadata.get(CLASSES_PARAM):
+            raise RegistrationError(f"{source} has no class names in its metadata; it is not a freeze-study model")
+        net = mlflow.pytorch.load_model(local).eval()
     example = np.zeros((2, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)  # 2, not 1: torch.export keeps N dynamic
     with torch.no_grad():
         signature = infer_signature(example, net(torch.from_numpy(example)).numpy())

@@ -2,7 +2,7 @@
 or turns on autolog (`runs`), checks the store can be used (`store`), the one home of what a training
 run records (`record`), a sweep's parent and children and what its parent shows (`sweeps`,
 `sweep_summary`), how a worker reaches a shared tracking server (`server`) and the MLflow UI's
-addresses (`ui`)."""
+addresses (`ui`), and logged or registered models read back without leaving a copy behind (`models`)."""
 
 from freeze_study.tracking import record, ui
 from freeze_study.tracking.runs import (
