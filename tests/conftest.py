@@ -49,6 +49,19 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def isolated_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's temporary files go under its own folder, removed with it when it passes: this process's
+    (`tempfile`) and its child processes' (`TMPDIR`). MLflow downloads every `load_model(uri)` the tests
+    make into a `mkdtemp()` folder it never removes (45 MB a model). The session's `stack` is set up before
+    this (higher scope first), outside it: the postgres user cannot reach a test's folder (mode 700)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    return temp
+
+
+@pytest.fixture(autouse=True)
 def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Every test's default store is a fresh `sqlite:///<tmp>/mlflow.db`; if the test touched it, no run
     may be active or left RUNNING afterwards."""
@@ -160,11 +173,10 @@ def shared(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """This test's share of the stack: a fresh Optuna database (`shared.storage`), its own experiment, this
     process pointed at the server (`shared.env` for worker processes); afterwards no run may be RUNNING."""
     experiment = f"test-{tmp_path.name}"
-    env = {**stack.env(), "MLFLOW_EXPERIMENT_NAME": experiment, "TMPDIR": str(tmp_path / "tmp")}
+    env = {**stack.env(), "MLFLOW_EXPERIMENT_NAME": experiment}
     env["OMP_NUM_THREADS"] = "1"  # several workers share the CPU cores: no thread oversubscription
-    (tmp_path / "tmp").mkdir()
     for name, value in env.items():
-        if name not in ("TMPDIR", "OMP_NUM_THREADS"):
+        if name != "OMP_NUM_THREADS":
             monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(stack.uri)

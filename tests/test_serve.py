@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -115,6 +116,17 @@ def test_register_and_predict_leave_no_copy_of_a_model_in_the_temporary_folder(
         assert f"9 images classified by {uri}" in capsys.readouterr().err
     assert not list(temp.rglob("MLmodel"))
     assert sys.path == path  # the classifier's code folder went with its download
+
+
+def test_a_test_s_own_mlflow_loads_and_child_processes_write_under_its_folder(store, isolated_temp):
+    """The tests' own `load_model(uri)` calls leave MLflow's copy in the test's folder (isolated_temp), not in the
+    system's temporary folder; so do the servers and workers the tests start."""
+    run_id = log_model_run()
+    mlflow.pytorch.load_model(f"runs:/{run_id}/{N.MODEL_ARTIFACT}")
+    assert len(list(isolated_temp.rglob("MLmodel"))) == 1
+    child = "import tempfile; print(tempfile.gettempdir())"
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(isolated_temp)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def test_three_workers_started_together_train_each_point_once(shared, tiny_confi
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_trial_is_taken_over(shared, tiny_config, tmp_path, isolated_cache):
+def test_a_worker_killed_mid_trial_is_taken_over(shared, tiny_config, tmp_path, isolated_cache, isolated_temp):
     argv = sweep_args(tiny_config, "4", "1") + ["--storage", shared.storage, *FAST, "--cache-memory-gib", "0"]
     procs = start_together([argv] * 2, shared.env, tmp_path)
     killed = kill_when_training(procs, isolated_cache)
@@ -112,7 +111,7 @@ def test_a_worker_killed_mid_trial_is_taken_over(shared, tiny_config, tmp_path, 
     first, retry = study_of(parent, shared.storage).trials
     assert (first.state, retry.state) == (TrialState.FAIL, TrialState.COMPLETE)
     assert retry.system_attrs["retry_history"] == [0] and retry.user_attrs[N.RUN_ID_ATTR] == done.info.run_id
-    leftovers = [p.name for root in (isolated_cache, tmp_path / "tmp") for p in root.glob(f"*{killed.pid}@{HOST}-*")]
+    leftovers = [p.name for root in (isolated_cache, isolated_temp) for p in root.glob(f"*{killed.pid}@{HOST}-*")]
     assert leftovers == []  # its spilled features and run folder were removed by the survivor
 
 
@@ -203,13 +202,13 @@ def test_optuna_in_mlflow_database_is_refused(shared, tiny_config, capsys):
 
 
 @pytest.mark.slow
-def test_a_sweep_stopped_then_killed_mid_trial_and_run_again(store, tiny_config, tmp_path, isolated_cache, monkeypatch):
+def test_a_sweep_stopped_then_killed_mid_trial_and_run_again(
+    store, tiny_config, tmp_path, isolated_cache, isolated_temp
+):
     """SQLite, one worker at a time: SIGTERM puts the point back and ends the runs KILLED; after a SIGKILL
     the next run ends the lost point's run KILLED with the reason; the rerun trains each point once."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where both look for checkpoints
-    (tmp_path / "tmp").mkdir()
     args = sweep_args(tiny_config, "4", "1,2") + ["--cache-memory-gib", "0"]
-    env = {"TMPDIR": str(tmp_path / "tmp"), "OMP_NUM_THREADS": "1"}
+    env = {"OMP_NUM_THREADS": "1"}  # TMPDIR: the test's own (isolated_temp), where both look for checkpoints
     (tmp_path / "a").mkdir()
     stopped = kill_when_training(start_together([args], env, tmp_path / "a"), isolated_cache, signal.SIGTERM)
     assert stopped.returncode != 0
@@ -229,7 +228,7 @@ def test_a_sweep_stopped_then_killed_mid_trial_and_run_again(store, tiny_config,
     (dead,) = [r for r in runs if r.info.status == N.KILLED and r.info.run_id != first.info.run_id]
     assert dead.data.tags[N.ERROR_TAG].startswith(f"lost: worker {HOST}:{killed.pid} stopped sending heartbeats")
     for pid in (stopped.pid, killed.pid):
-        assert list(isolated_cache.glob(f"*{pid}@*")) == list((tmp_path / "tmp").glob(f"*{pid}@*")) == []
+        assert list(isolated_cache.glob(f"*{pid}@*")) == list(isolated_temp.glob(f"*{pid}@*")) == []
 
 
 def test_a_second_worker_on_sqlite_is_told_in_one_line(store, tracking_uri, tiny_config, tmp_path, capsys):
@@ -278,6 +277,8 @@ def test_sweep_config_travels_through_the_study(tiny_config):
 
 
 def test_only_a_dead_process_scratch_is_removed(tmp_path):
+    root = tmp_path / "scratch"  # not tmp_path itself: it holds the test's temporary folder too
+    root.mkdir()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     names = [
@@ -288,10 +289,10 @@ def test_only_a_dead_process_scratch_is_removed(tmp_path):
         "features-unrelated",
     ]
     for name in names:
-        (tmp_path / name).mkdir()
-    (tmp_path / f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy").write_bytes(b"half")  # a file: removed
-    removed = remove_orphans([tmp_path, tmp_path / "missing"])
+        (root / name).mkdir()
+    (root / f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy").write_bytes(b"half")  # a file: removed
+    removed = remove_orphans([root, tmp_path / "missing"])
     assert sorted(p.name for p in removed) == sorted(
         [*names[:2], f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy"]
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    assert sorted(p.name for p in root.iterdir()) == sorted(names[2:])
