@@ -1,8 +1,8 @@
 """Fixtures: a tiny generated image folder, a fresh MLflow store for every test, a real `mlflow server`,
 and the shared stack (PostgreSQL + `mlflow server` on it, started once per session as `make server` does).
 
-Every test runs with its own SQLite tracking store and feature cache; afterwards no
-MLflow run may be active or left RUNNING. Autolog runs in MLflow's test mode, so its
+Every test runs with its own SQLite tracking store, feature cache and temporary folder; afterwards
+no MLflow run may be active or left RUNNING. Autolog runs in MLflow's test mode, so its
 errors raise instead of being swallowed.
 """
 
