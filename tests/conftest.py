@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,16 +50,17 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test's temporary files go under its own folder, removed with it when it passes: this process's
+def isolated_temp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test's temporary files go into a folder of its own, removed when the test ends: this process's
     (`tempfile`) and its child processes' (`TMPDIR`). MLflow downloads every `load_model(uri)` the tests
-    make into a `mkdtemp()` folder it never removes (45 MB a model). The session's `stack` is set up before
-    this (higher scope first), outside it: the postgres user cannot reach a test's folder (mode 700)."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    make into a `mkdtemp()` folder it never removes (45 MB a model). The folder is a short one in the
+    system's temporary folder, not under `tmp_path`: UNIX socket paths (Chromium's `SingletonSocket`)
+    must stay under 108 bytes. The session's `stack` is set up before this (higher scope first)."""
+    temp = Path(tempfile.mkdtemp(prefix="freeze-study-test-"))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     monkeypatch.setenv("TMPDIR", str(temp))
-    return temp
+    yield temp
+    shutil.rmtree(temp, ignore_errors=True)  # after the test's servers and workers stopped (set up later)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -449,6 +450,7 @@ class Stack:
     def __init__(self, folder: Path):
         self.folder, self.pg_port, self.mlflow_port = folder, free_port(), free_port()
         self.uri = f"http://127.0.0.1:{self.mlflow_port}"
+        self.temp = tempfile.gettempdir()  # the session's: a server a test restarts outlives the test's own
 
     def env(self) -> dict[str, str]:
         """What a worker process on this host needs to reach the stack."""
@@ -462,6 +464,7 @@ class Stack:
             "MLFLOW_PORT": str(self.mlflow_port),
             "MLFLOW": str(Path(sys.executable).parent / "mlflow"),
             "MLFLOW_WORKERS": "1",
+            "TMPDIR": self.temp,
         }
         done = subprocess.run(
             [str(PROJECT / "scripts" / "stack"), command], env=env, capture_output=True, text=True, timeout=300

@@ -119,8 +119,8 @@ def test_register_and_predict_leave_no_copy_of_a_model_in_the_temporary_folder(
 
 
 def test_a_test_s_own_mlflow_loads_and_child_processes_write_under_its_folder(store, isolated_temp):
-    """The tests' own `load_model(uri)` calls leave MLflow's copy in the test's folder (isolated_temp), not in the
-    system's temporary folder; so do the servers and workers the tests start."""
+    """The tests' own `load_model(uri)` calls leave MLflow's copy in the test's own temporary folder (isolated_temp,
+    removed when the test ends); so do the servers and workers the tests start."""
     run_id = log_model_run()
     mlflow.pytorch.load_model(f"runs:/{run_id}/{N.MODEL_ARTIFACT}")
     assert len(list(isolated_temp.rglob("MLmodel"))) == 1
