@@ -7,8 +7,6 @@ into the test's SQLite registry.
 
 from __future__ import annotations
 
-import tempfile
-
 import mlflow
 import pytest
 
@@ -148,10 +146,7 @@ def test_register_refuses_a_sweep_without_a_recommendation_and_a_bad_name_in_one
 
 
 @pytest.mark.slow
-def test_registering_and_loading_through_a_tracking_server(mlflow_server, image_folder, tmp_path, monkeypatch):
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where downloads from the server go
+def test_registering_and_loading_through_a_tracking_server(mlflow_server, image_folder, isolated_temp):
     run_id = log_model_run()
     assert register_run(run_id, NAME, {N.VAL_ACC: "0.5"}).champion == 1
     assert register_run(run_id, NAME, {N.VAL_ACC: "0.5"}).created is False
@@ -159,7 +154,7 @@ def test_registering_and_loading_through_a_tracking_server(mlflow_server, image_
     assert version.run_id == run_id and aliases(mlflow_server) == {N.CHAMPION_ALIAS: 1}
     images = sorted((image_folder / "test").rglob("*.*"))
     ours = load_classifier(f"models:/{NAME}@{N.CHAMPION_ALIAS}")  # what `freeze-study predict` loads
-    assert not list(temp.rglob("MLmodel"))  # registering and loading left no copy of a model behind
+    assert not list(isolated_temp.rglob("MLmodel"))  # registering and loading left no copy of a model behind
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@{N.CHAMPION_ALIAS}")  # artifacts proxied by the server
     assert [p.class_name in CLASSES for p in model.predict(images)] == [True] * len(images)
     assert ours.predict(None, images) == model.predict(images)

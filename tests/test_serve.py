@@ -10,7 +10,6 @@ import base64
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -103,18 +102,15 @@ def test_predict_json_through_the_registry_equals_the_runs_own_model(registered,
 
 
 def test_register_and_predict_leave_no_copy_of_a_model_in_the_temporary_folder(
-    store, image_folder, tmp_path, monkeypatch, capsys
+    store, image_folder, isolated_temp, capsys
 ):
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where MLflow's downloads and ours go
     run_id = log_model_run()
     register_run(run_id, NAME, {N.VAL_ACC: "0.5"})  # reads the run's model back to export it
     path = list(sys.path)
     for uri in (CHAMPION, f"runs:/{run_id}/{N.MODEL_ARTIFACT}"):  # the pyfunc classifier, the torch network
         assert main(["predict", str(image_folder / "test"), "--model", uri]) == 0
         assert f"9 images classified by {uri}" in capsys.readouterr().err
-    assert not list(temp.rglob("MLmodel"))
+    assert not list(isolated_temp.rglob("MLmodel"))  # where MLflow's downloads and ours go
     assert sys.path == path  # the classifier's code folder went with its download
 
 
