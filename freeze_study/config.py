@@ -22,12 +22,19 @@ from freeze_study.names import (
     DEFAULT_EXPERIMENT,
     EXPERIMENT_FIELD,
     FREEZE_PARAM,
+    IMAGE_SIZE,
     MAX_FREEZE,
     SEED_PARAM,
     registered_model_name,
 )
 from freeze_study.text import fits, shown
 
+# ResNet18 divides the image by 32 (stem, max-pool, layer2-4): 64 pixels leave layer4 2 x 2, so BatchNorm
+# still has more than one value per channel in a last training batch of one image (32 would fail there).
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 64, 1024
+# Study settings added after sweeps were recorded: at these defaults they stay out of the sweep key, so a sweep
+# started before the setting existed resumes after it.
+KEYED_ONLY_OFF_DEFAULT = {"image_size": IMAGE_SIZE}
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 AUGMENTATIONS = ("none", "flip")
 SWITCH = ("on", "off")
@@ -55,6 +62,11 @@ class TrainConfig:
         "imagenet", "'imagenet' (torchvision IMAGENET1K_V1), 'none' (random init) or a resnet18 state-dict file"
     )
     batch_size: int = option(16, "images per training batch")
+    image_size: int = option(
+        IMAGE_SIZE,
+        f"pixels of the square every image is resized to ({IMAGE_SIZE}: the ImageNet size the weights were trained "
+        f"at; smaller is faster and less accurate, {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE})",
+    )
     lr: float = option(1e-4, "Adam learning rate (trainable parameters only)")
     epochs: int = option(30, "maximum epochs; early stopping on val_loss usually ends sooner")
     patience: int = option(10, "early-stopping patience on val_loss, in epochs")
@@ -99,6 +111,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         whole_field(self, "freeze", 0, MAX_FREEZE)
+        whole_field(self, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
         for name in ("batch_size", "epochs", "patience", "log_every_n_steps"):
             whole_field(self, name, 1, INT_MAX)
         whole_field(self, "num_workers", 0, INT_MAX)
@@ -274,6 +287,9 @@ class SweepConfig:
         Knobs that change neither the results nor what is measured are left out.
         """
         shared = {k: v for k, v in self.shared_params().items() if k not in HOST_SETTINGS}
+        for name, default in KEYED_ONLY_OFF_DEFAULT.items():
+            if getattr(self.train, name) == default:
+                del shared[name]
         if os.path.isdir(self.train.data):
             shared["data"] = os.path.realpath(self.train.data)  # ./beans and beans are one dataset
         text = repr((sorted(self.levels), sorted(self.seeds), sorted(shared.items())))

@@ -16,6 +16,8 @@ STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 MAX_FREEZE = len(STAGES) - 1
 DEFAULT_EXPERIMENT = "freeze-study"
 DEFAULT_DATA = "AI-Lab-Makerere/beans"
+IMAGE_SIZE = 224  # pixels: torchvision's ImageNet evaluation size for ResNet18, the default of `image_size`
+IMAGE_SIZE_KEY = "image_size"  # a logged network's metadata: the size its images are decoded to
 
 # Params the sweep and the report read back (besides every TrainConfig field).
 FREEZE_PARAM, SEED_PARAM, FROZEN_STAGES_PARAM = "freeze", "seed", "frozen_stages"

@@ -23,7 +23,15 @@ import pytest
 
 from freeze_study.config import TrainConfig
 from freeze_study.tracking.server import WORKER_HTTP_DEFAULTS
-from tests.helpers import Stack, assert_no_leaked_runs, free_port, make_image_folder, stop_group, wait_until_answers
+from tests.helpers import (
+    TINY_IMAGE_SIZE,
+    Stack,
+    assert_no_leaked_runs,
+    free_port,
+    make_image_folder,
+    stop_group,
+    wait_until_answers,
+)
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests never touch the network
 os.environ["MLFLOW_AUTOLOGGING_TESTING"] = "true"  # autolog errors raise (MLflow's own test mode)
@@ -102,6 +110,7 @@ def tiny_config(image_folder: Path) -> TrainConfig:
         data=str(image_folder),
         weights="none",
         batch_size=4,
+        image_size=TINY_IMAGE_SIZE,
         epochs=2,
         num_workers=0,
         log_every_n_steps=1,

@@ -10,12 +10,13 @@ import freeze_study.names as N
 from freeze_study.bench import BenchConfig, format_sweep, format_table, run_bench, run_sweep_bench
 from freeze_study.cli import main
 from freeze_study.config import TrainConfig
+from tests.helpers import TINY_IMAGE_SIZE
 
 
 @pytest.mark.slow
 def test_bench_compares_cached_and_uncached(image_folder, tmp_path):
     out = tmp_path / "bench.json"
-    train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0)
+    train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0, image_size=TINY_IMAGE_SIZE)
     result = run_bench(BenchConfig(train=train, levels=(0, 4), epochs_per_mode=2, out=str(out)), say=lambda line: None)
     assert json.loads(out.read_text()) == result
     low, high = result["levels"]
@@ -33,7 +34,7 @@ def test_bench_compares_cached_and_uncached(image_folder, tmp_path):
 @pytest.mark.slow
 def test_sweep_bench_compares_whole_sweeps_against_the_compute_limit(image_folder, tmp_path):
     out = tmp_path / "sweep.json"
-    train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0)
+    train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0, image_size=TINY_IMAGE_SIZE)
     bench = BenchConfig(
         train=train, levels=(0, 3), seeds=(1, 2), epochs_per_mode=1, sweep=True, train_per_class=2, out=str(out)
     )

@@ -8,18 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import freeze_study.cache.decoded as decoded_module
 import freeze_study.names as N
 from freeze_study.cache import Compute, prefix_outputs
-from freeze_study.data import PREPROCESSING as ORIGINAL_PREPROCESSING
 from freeze_study.model import build_resnet18, freeze_at_level
 from freeze_study.training import train
-from tests.helpers import assert_same_numbers, history
+from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, history
 
 
 @pytest.mark.parametrize("freeze", [1, 4])
 def test_cached_and_uncached_runs_match(store, tiny_config, freeze):
-    cfg = dataclasses.replace(tiny_config, freeze=freeze)
+    cfg = dataclasses.replace(tiny_config, freeze=freeze, image_size=EXACT_IMAGE_SIZE)
     cached = train(cfg)
     plain = train(dataclasses.replace(cfg, feature_cache="off", num_workers=1))  # the cache reads in-process
     assert_same_numbers(store, cached.run_id, plain.run_id)
@@ -39,19 +37,15 @@ def test_tiny_memory_budget_spills_to_disk_and_still_matches(store, tiny_config)
     assert_same_numbers(store, spilled.run_id, in_memory.run_id)
 
 
-def test_decoded_images_are_reused_and_rebuilt_when_data_or_preprocessing_change(
-    store, tiny_config, isolated_cache, monkeypatch
-):
+def test_decoded_images_are_reused_and_rebuilt_when_data_or_preprocessing_change(store, tiny_config, isolated_cache):
     cfg = dataclasses.replace(tiny_config, freeze=3, epochs=1)
     train(cfg)
     decoded = sorted((isolated_cache / "decoded").glob("*.npy"))
     assert len(decoded) == 3  # one file per split
     train(dataclasses.replace(cfg, seed=1))
     assert sorted((isolated_cache / "decoded").glob("*.npy")) == decoded  # reused
-    monkeypatch.setattr(decoded_module, "PREPROCESSING", "rgb,resize=224x224:other")
-    train(cfg)
+    train(dataclasses.replace(cfg, image_size=cfg.image_size + 8))  # another pre-processing: decoded again
     assert len(list((isolated_cache / "decoded").glob("*.npy"))) == 6
-    monkeypatch.setattr(decoded_module, "PREPROCESSING", ORIGINAL_PREPROCESSING)
     image = next((Path(tiny_config.data) / "test" / "healthy").glob("*.jpg"))
     image.write_bytes(_other_jpeg())
     train(cfg)
@@ -75,7 +69,7 @@ def test_new_weights_never_reuse_old_features(store, tiny_config, tmp_path):
         path = tmp_path / f"w{seed}.pth"
         torch.save(build_resnet18(1000, "none").state_dict(), path)
         files.append(str(path))
-    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1)
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, image_size=EXACT_IMAGE_SIZE)
     first = train(dataclasses.replace(cfg, weights=files[0]))
     second = train(dataclasses.replace(cfg, weights=files[1]))
     plain = train(dataclasses.replace(cfg, weights=files[1], feature_cache="off"))

@@ -144,7 +144,7 @@ def test_an_interrupt_during_fit_is_one_line_exit_130_too(store, tiny_config, ca
 
     monkeypatch.setattr(FreezeClassifier, "training_step", interrupted)
     args = ["train", "--data", tiny_config.data, "--weights", "none", "--epochs", "1", "--num-workers", "0"]
-    assert main(args) == 130
+    assert main([*args, "--image-size", str(tiny_config.image_size)]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == "freeze-study: interrupted (signal 15)"
     (run,) = runs_of(store)
     assert run.info.status == N.KILLED and run.data.tags[N.ERROR_TAG] == "KeyboardInterrupt: signal 15"

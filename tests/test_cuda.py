@@ -12,7 +12,7 @@ import freeze_study.names as N
 from freeze_study.config import TrainConfig
 from freeze_study.model import build_resnet18
 from freeze_study.training import resolve_device, train
-from tests.helpers import assert_same_numbers, history
+from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, history
 
 pytestmark = pytest.mark.cuda
 
@@ -25,7 +25,13 @@ def gpu_config(tiny_config: TrainConfig, tmp_path) -> TrainConfig:
     torch.save(build_resnet18(1000, "none").state_dict(), path)
     # batch 3 divides every split of the tiny folder: every batch has the shape cuDNN sees in both paths
     return dataclasses.replace(
-        tiny_config, accelerator="auto", precision="auto", weights=str(path), batch_size=3, freeze=2
+        tiny_config,
+        accelerator="auto",
+        precision="auto",
+        weights=str(path),
+        batch_size=3,
+        freeze=2,
+        image_size=EXACT_IMAGE_SIZE,  # as measured on the GPU machines before image_size existed
     )
 
 

@@ -24,6 +24,7 @@ def test_mlflow_run_makes_exactly_one_complete_run(store, tiny_config, tmp_path)
         "batch_size=4",
         "num_workers=0",
         "precision=32-true",
+        f"image_size={tiny_config.image_size}",
         "accelerator=cpu",
         "log_every_n_steps=1",
         cwd=tmp_path,
@@ -53,6 +54,7 @@ def test_mlflow_run_sweep_entry_point_uses_its_run_as_the_parent(store, tiny_con
         "epochs=1",
         "batch_size=4",
         "num_workers=0",
+        f"image_size={tiny_config.image_size}",
         cwd=tmp_path,
         entry="sweep",
     )
@@ -72,4 +74,4 @@ def test_training_against_a_tracking_server(mlflow_server, tiny_config):
     artifacts = {a.path for a in mlflow_server.list_artifacts(result.run_id)}
     assert "model_summary.txt" in artifacts
     model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
-    assert model(torch.zeros(2, 3, 224, 224)).shape == (2, 3)
+    assert model(torch.zeros(2, 3, tiny_config.image_size, tiny_config.image_size)).shape == (2, 3)

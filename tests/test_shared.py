@@ -20,7 +20,7 @@ from freeze_study.data import load_data, normalize
 from freeze_study.model import build_resnet18, freeze_at_level, freeze_prefix
 from freeze_study.sweep import run_sweep
 from freeze_study.training import train
-from tests.helpers import assert_same_numbers, children, sweep_parents
+from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, children, sweep_parents
 
 CPU = Compute("cpu", None, channels_last=True)
 
@@ -132,7 +132,7 @@ def test_random_init_features_stay_the_runs_own(store, tiny_config, isolated_cac
 def test_features_over_the_disk_budget_are_the_runs_own_and_still_match(
     store, tiny_config, weights_file, isolated_cache
 ):
-    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, weights=weights_file)
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, weights=weights_file, image_size=EXACT_IMAGE_SIZE)
     small = train(dataclasses.replace(cfg, cache_disk_gib=0.0))
     plain = train(dataclasses.replace(cfg, feature_cache="off"))
     tags = store.get_run(small.run_id).data.tags

@@ -21,15 +21,17 @@ from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.data import load_data
 from freeze_study.tracking import sweeps
 from freeze_study.tracking.record import same_value
-from tests.helpers import PROJECT, children, mlflow_run, runs_of, sweep_args, sweep_parents
+from tests.helpers import PROJECT, TINY_IMAGE_SIZE, children, mlflow_run, runs_of, sweep_args, sweep_parents
 
 TRAIN = ["train", "--weights", "none", "--epochs", "1", "--batch-size", "4", "--num-workers", "0", "--freeze", "4"]
+TRAIN += ["--image-size", str(TINY_IMAGE_SIZE)]
 
 
 # 8. mlflow run -P lr=1e-4
 @pytest.mark.slow
 def test_mlflow_run_records_every_param_whatever_the_spelling(store, tiny_config, tmp_path):
     args = ("freeze=4", f"data={tiny_config.data}", "weights=none", "epochs=1", "batch_size=4", "num_workers=0")
+    args += (f"image_size={tiny_config.image_size}",)
     done = mlflow_run(*args, "lr=1e-4", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     (launched,) = runs_of(store)

@@ -15,7 +15,7 @@ import freeze_study.sweep.worker as sweep_module
 from freeze_study.cli import main
 from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.sweep import run_sweep
-from tests.helpers import children, md_table, runs_of, sweep_args, sweep_parents
+from tests.helpers import TINY_IMAGE_SIZE, children, md_table, runs_of, sweep_args, sweep_parents
 
 
 @pytest.mark.slow
@@ -90,6 +90,12 @@ def test_changed_training_config_is_a_new_sweep():
     assert base.key() == SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3, num_workers=1)).key()
     assert base.key() != SweepConfig(levels=(0, 1), train=TrainConfig(epochs=4)).key()
     assert base.key() != SweepConfig(levels=(0, 1, 2), train=TrainConfig(epochs=3)).key()
+    assert base.key() != SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3, image_size=64)).key()
+
+
+def test_a_sweep_recorded_before_image_size_keeps_its_key():
+    """`image_size` at its default stays out of the key: the key computed before the setting existed."""
+    assert SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3)).key() == "2d23e021e7a4"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +127,9 @@ def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, 
     assert context["Weights"] == "none (random initialisation)" and "not from ImageNet weights" in md
     assert context["Data"].startswith(f"{tiny_config.data} (content digest ")
     assert context["Device and precision"].startswith("cpu ") and context["Seeds"] == "7"
-    same = TrainConfig(data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0)
+    same = TrainConfig(
+        data=tiny_config.data, weights="none", epochs=1, batch_size=4, num_workers=0, image_size=TINY_IMAGE_SIZE
+    )
     cfg = SweepConfig(levels=(1, 3), seeds=(7,), train=same, storage=f"sqlite:///{tmp_path / 'remote-optuna.db'}")
     assert run_sweep(cfg, say=lambda line: None).trained == 0  # the same sweep through the API
 

@@ -147,6 +147,8 @@ def test_sigterm_ends_the_run_killed(store, tiny_config):
             "500",
             "--num-workers",
             "0",
+            "--image-size",
+            str(tiny_config.image_size),
         ],
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
@@ -211,9 +213,9 @@ def test_convolution_layout_is_chosen_per_device(tiny_config, accelerator, asked
 
 
 def test_contiguous_layout_runs_match_too(store, tiny_config):
-    from tests.helpers import assert_same_numbers
+    from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers
 
-    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, memory_format="contiguous")
+    cfg = dataclasses.replace(tiny_config, freeze=2, epochs=1, memory_format="contiguous", image_size=EXACT_IMAGE_SIZE)
     cached, plain = train(cfg), train(dataclasses.replace(cfg, feature_cache="off"))
     assert store.get_run(cached.run_id).data.params[N.RESOLVED_MEMORY_FORMAT_PARAM] == "contiguous"
     assert_same_numbers(store, cached.run_id, plain.run_id)

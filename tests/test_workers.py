@@ -26,7 +26,7 @@ from freeze_study.cli import main
 from freeze_study.config import ConfigError, SweepConfig, TrainConfig
 from freeze_study.scratch import remove_orphans
 from freeze_study.sweep.storage import Storage
-from tests.helpers import children, finish, runs_of, start_together, sweep_args, sweep_parents
+from tests.helpers import TINY_IMAGE_SIZE, children, finish, runs_of, start_together, sweep_args, sweep_parents
 
 HOST = socket.gethostname()
 FAST = ["--heartbeat-s", "1", "--grace-period-s", "5"]  # a lost worker is noticed within seconds
@@ -151,7 +151,11 @@ def test_a_worker_rides_out_a_tracking_server_restart(shared, tiny_config, tmp_p
 
 @pytest.mark.slow
 def test_planners_racing_queue_each_point_once(shared, tiny_config, tmp_path):
-    cfg = SweepConfig(levels=(4,), seeds=(1, 2), train=TrainConfig(data=tiny_config.data, weights="none", epochs=1))
+    cfg = SweepConfig(
+        levels=(4,),
+        seeds=(1, 2),
+        train=TrainConfig(data=tiny_config.data, weights="none", epochs=1, image_size=TINY_IMAGE_SIZE),
+    )
     plan = ["--plan", json.dumps(cfg.to_attrs()), shared.storage]
 
     def race(folder: Path) -> list[dict]:

@@ -61,13 +61,14 @@ class LevelFlops:
         return train_images * self.uncached_train + val_images * self.uncached_eval
 
 
-def level_flops(level: int, num_classes: int, batch: int = 2) -> LevelFlops:
-    """Count the FLOPs of a training step and an evaluation at `level` on a batch of `batch` images (CPU, fp32)."""
+def level_flops(level: int, num_classes: int, batch: int = 2, size: int = IMAGE_SIZE) -> LevelFlops:
+    """Count the FLOPs of a training step and an evaluation at `level` on a batch of `batch` images of `size` x
+    `size` pixels (CPU, fp32)."""
     torch.manual_seed(0)
     net = build_resnet18(num_classes, "none")
     prefix, suffix = freeze_at_level(net, level)
     suffix.train()
-    images = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE)
+    images = torch.randn(batch, 3, size, size)
     labels = torch.zeros(batch, dtype=torch.long)
     with torch.no_grad():
         features = prefix(images)
@@ -94,12 +95,14 @@ def level_flops(level: int, num_classes: int, batch: int = 2) -> LevelFlops:
     )
 
 
-def layout_seconds(device: str = "cpu", batch: int = 16, repeats: int = 3) -> dict[str, dict[str, float]]:
-    """Seconds of a ResNet18 training step and of an evaluation pass on `batch` images (fp32), in the
+def layout_seconds(
+    device: str = "cpu", batch: int = 16, repeats: int = 3, size: int = IMAGE_SIZE
+) -> dict[str, dict[str, float]]:
+    """Seconds of a ResNet18 training step and of an evaluation pass on `batch` images of `size` pixels (fp32), in the
     contiguous (NCHW) and channels-last layouts, interleaved, fastest of `repeats` after a warm-up each."""
     torch.manual_seed(0)
     net = build_resnet18(3, "none").to(device)
-    images = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    images = torch.randn(batch, 3, size, size, device=device)
     labels = torch.zeros(batch, dtype=torch.long, device=device)
     formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
     best = {name: {"train_step": float("inf"), "eval": float("inf")} for name in formats}

@@ -65,7 +65,7 @@ def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
             phases[mode] = _in_fresh_process(cfg, folder / mode)
     device = resolve_device(bench.train)
     rate = matmul_rate(device.accelerator, device.autocast or _float32())
-    layouts = layout_seconds(device.accelerator)
+    layouts = layout_seconds(device.accelerator, size=bench.train.image_size)
     result = {
         "data": bench.train.data,
         "train_per_class": bench.train_per_class,
@@ -84,7 +84,10 @@ def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
     original, cached = phases["original"], phases["cached"]
     epochs_at_limit = sum(r["cached_limit_s"] * r["cached_epochs"] for r in result["per_level"])
     frozen = [k for k in bench.levels if k > 0]  # the one pass runs every image up to the deepest level
-    build_flops = sum(sizes.values()) * level_flops(max(frozen), len(data.classes)).prefix_eval if frozen else 0.0
+    size = bench.train.image_size
+    build_flops = (
+        sum(sizes.values()) * level_flops(max(frozen), len(data.classes), size=size).prefix_eval if frozen else 0.0
+    )
     tests = sum(r["test_gflop"] * 1e9 for r in result["per_level"]) * len(bench.seeds)
     arithmetic_at_limit = epochs_at_limit + (tests + build_flops) / rate
     result["cached_arithmetic_at_limit_s"] = {
@@ -196,7 +199,7 @@ def _weights_file(weights: str, folder: Path) -> str:
 def _per_level(bench: BenchConfig, data, sizes: dict, phases: dict, rate: float) -> list[dict]:
     rows = []
     for level in bench.levels:
-        flops = level_flops(level, len(data.classes))
+        flops = level_flops(level, len(data.classes), size=bench.train.image_size)
         row = {"freeze": level, "test_gflop": sizes["test"] * flops.cached_eval / 1e9}  # a run's test pass
         for mode, cached in (("original", False), ("cached", True)):
             epoch_flops = flops.epoch(sizes["train"], sizes["validation"], cached)

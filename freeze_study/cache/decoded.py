@@ -14,25 +14,28 @@ import numpy as np
 import torch
 
 from freeze_study.cache.store import Store
-from freeze_study.data import IMAGE_SIZE, LOADER_TIMEOUT_S, PREPROCESSING, Data, Split, worker_count
+from freeze_study.data import IMAGE_SIZE, LOADER_TIMEOUT_S, Data, Split, preprocessing, worker_count
 
 _BATCH = 32  # images decoded per worker task
 
 KIND = "decoded"
 
 
-def decoded_key(data: Data, split: str) -> str:
-    """The store key of a split's decoded images: its data's content digest, the split, the pre-processing."""
-    return hashlib.sha256(f"{data.digest}|{split}|{PREPROCESSING}".encode()).hexdigest()[:24]
+def decoded_key(data: Data, split: str, size: int = IMAGE_SIZE) -> str:
+    """The store key of a split's decoded images: its data's content digest, the split, the pre-processing
+    (which names the image size)."""
+    return hashlib.sha256(f"{data.digest}|{split}|{preprocessing(size)}".encode()).hexdigest()[:24]
 
 
-def decoded_images(split: Split, data: Data, store: Store, workers: int, hold: ExitStack) -> np.ndarray:
-    """The split decoded and resized once: a read-only uint8 N x 224 x 224 x 3 memmap, built on first use.
+def decoded_images(
+    split: Split, data: Data, store: Store, workers: int, hold: ExitStack, size: int = IMAGE_SIZE
+) -> np.ndarray:
+    """The split decoded and resized once: a read-only uint8 N x `size` x `size` x 3 memmap, built on first use.
 
     Kept from eviction until `hold` closes; a file of this run's when the disk budget has no room.
     Raises DataError for an image that cannot be decoded.
     """
-    key = decoded_key(data, split.name)
+    key = decoded_key(data, split.name, size)
     images = store.open(KIND, key, hold)
     if images is not None:
         return images
@@ -40,11 +43,11 @@ def decoded_images(split: Split, data: Data, store: Store, workers: int, hold: E
         images = store.open(KIND, key, hold)  # built meanwhile by another process
         if images is not None:
             return images
-        meta = {"data": data.spec, "split": split.name, "images": len(split), "preprocessing": PREPROCESSING}
-        out = store.writer(KIND, key, key, (len(split), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8, meta, hold)
-        workers = worker_count(workers, _BATCH * IMAGE_SIZE * IMAGE_SIZE * 3)  # what shared memory holds
+        meta = {"data": data.spec, "split": split.name, "images": len(split), "preprocessing": preprocessing(size)}
+        out = store.writer(KIND, key, key, (len(split), size, size, 3), np.uint8, meta, hold)
+        workers = worker_count(workers, _BATCH * size * size * 3)  # what shared memory holds
         loader = torch.utils.data.DataLoader(
-            _Decoder(split), batch_size=_BATCH, num_workers=workers, timeout=LOADER_TIMEOUT_S if workers else 0
+            _Decoder(split, size), batch_size=_BATCH, num_workers=workers, timeout=LOADER_TIMEOUT_S if workers else 0
         )
         i = 0
         for batch in loader:
@@ -54,11 +57,11 @@ def decoded_images(split: Split, data: Data, store: Store, workers: int, hold: E
 
 
 class _Decoder(torch.utils.data.Dataset):
-    def __init__(self, split: Split):
-        self.split = split
+    def __init__(self, split: Split, size: int):
+        self.split, self.size = split, size
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.from_numpy(self.split.decode(i))
+        return torch.from_numpy(self.split.decode(i, self.size))

@@ -26,7 +26,7 @@ from freeze_study.cache.per_run import memory_budget, prefix_outputs
 from freeze_study.cache.shared import as_tensor, shared_features
 from freeze_study.cache.store import Store
 from freeze_study.config import TrainConfig
-from freeze_study.data import Data, FileMemo, ImageDataset, make_loader, to_input, worker_count
+from freeze_study.data import Data, FileMemo, ImageDataset, input_bytes, make_loader, to_input, worker_count
 from freeze_study.names import RUN_SCOPE, SHARED_SCOPE
 
 FILE_MEMO = "files.db"  # in the cache folder: what is known about data files (`data.identity`)
@@ -116,7 +116,12 @@ def build_inputs(
     if cfg.feature_cache == "off":
         loaders = {
             s: make_loader(
-                ImageDataset(split, flip=flip and s == "train"), cfg.batch_size, s == "train", cfg.num_workers, cfg.seed
+                ImageDataset(split, flip=flip and s == "train", size=cfg.image_size),
+                cfg.batch_size,
+                s == "train",
+                cfg.num_workers,
+                cfg.seed,
+                input_bytes(cfg.image_size),
             )
             for s, split in data.splits.items()
         }
@@ -127,13 +132,15 @@ def build_inputs(
     size, spilled, scope, entry = 0, 0, None, None
     if problem is None and scope_reason is None:  # images are decoded only if the store lacks the features
         found = shared_features(
-            net, cfg.weights, [cfg.freeze], data, compute, cfg.batch_size, store, spill, workers, memo
+            net, cfg.weights, [cfg.freeze], data, compute, cfg.batch_size, store, spill, workers, memo, cfg.image_size
         )
         rows, entry = found.rows[cfg.freeze], found.group
         scope = SHARED_SCOPE if found.stored else RUN_SCOPE
         scope_reason = None if found.stored else f"over the cache's disk budget ({cfg.cache_disk_gib} GiB)"
     else:
-        rows = {s: decoded_images(split, data, store, workers, spill) for s, split in data.splits.items()}
+        rows = {
+            s: decoded_images(split, data, store, workers, spill, cfg.image_size) for s, split in data.splits.items()
+        }
         size = sum(a.nbytes for a in rows.values())
         if problem is None:
             budget, scope = [memory_budget(cfg)], RUN_SCOPE

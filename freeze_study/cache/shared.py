@@ -22,7 +22,7 @@ from torch import nn
 from freeze_study.cache.compute import Compute
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.store import Store
-from freeze_study.data import PREPROCESSING, Data, FileMemo, file_sha256, normalize
+from freeze_study.data import IMAGE_SIZE, Data, FileMemo, file_sha256, normalize, preprocessing
 from freeze_study.model import level_steps, weights_file
 from freeze_study.names import MAX_FREEZE
 
@@ -54,9 +54,10 @@ def weights_digest(weights: str, memo: FileMemo | None = None) -> str:
     return f"{weights if weights == 'imagenet' else 'file'}:{digest.hex()}"
 
 
-def group_key(weights: str, data: Data, compute: Compute) -> str:
-    """The key part shared by one weights file's entries on one data set, computed one way."""
-    text = f"{weights}|{data.digest}|{PREPROCESSING}|{compute.describe()}"
+def group_key(weights: str, data: Data, compute: Compute, size: int = IMAGE_SIZE) -> str:
+    """The key part shared by one weights file's entries on one data set decoded to `size` pixels, computed
+    one way."""
+    text = f"{weights}|{data.digest}|{preprocessing(size)}|{compute.describe()}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -76,9 +77,11 @@ def shared_features(
     hold: ExitStack,
     workers: int,
     memo: FileMemo | None = None,
+    size: int = IMAGE_SIZE,
 ) -> SharedFeatures:
     """The prefix outputs of `net`, built from `weights` ("imagenet" or a file), at each of `levels` (1..4)
-    for every split, from the store or computed in one pass per split, in batches of `batch_size`;
+    for every split decoded to `size` pixels, from the store or computed in one pass per split, in batches of
+    `batch_size`;
     kept from eviction until `hold` closes. `memo` remembers the weights file's digest.
 
     The steps that run must be frozen (BatchNorm in eval mode). Raises DataError for an image that
@@ -86,7 +89,7 @@ def shared_features(
     """
     if not levels or not all(1 <= k <= MAX_FREEZE for k in levels):
         raise ValueError(f"levels {levels} must be in 1..{MAX_FREEZE}")
-    group = group_key(weights_digest(weights, memo), data, compute)
+    group = group_key(weights_digest(weights, memo), data, compute, size)
     rows: dict[int, dict[str, np.ndarray]] = {k: {} for k in levels}
     built, stored = False, True
     for name, split in data.splits.items():
@@ -110,8 +113,9 @@ def shared_features(
                 continue
             start, source = _start(store, group, name, min(missing), hold)
             if source is None:
-                source = decoded_images(split, data, store, workers, hold)
-            meta = {"data": data.spec, "split": name, "preprocessing": PREPROCESSING, "compute": compute.describe()}
+                source = decoded_images(split, data, store, workers, hold, size)
+            meta = {"data": data.spec, "split": name, "preprocessing": preprocessing(size)}
+            meta["compute"] = compute.describe()
             made, all_stored = _one_pass(
                 net, source, start, missing, compute, batch_size, store, group, name, meta, hold
             )

@@ -6,7 +6,16 @@ from freeze_study.data.decode import MAX_PIXELS, check_image, decode
 from freeze_study.data.errors import DataError
 from freeze_study.data.identity import FileMemo, file_sha256, forget_all
 from freeze_study.data.loaders import LOADER_TIMEOUT_S, ImageDataset, make_loader
-from freeze_study.data.preprocess import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, normalize, to_input
+from freeze_study.data.preprocess import (
+    IMAGE_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PREPROCESSING,
+    input_bytes,
+    normalize,
+    preprocessing,
+    to_input,
+)
 from freeze_study.data.sources import SPLITS, Data, Split, from_hub_dataset, load_data, subset
 from freeze_study.data.workers import available_cpus, worker_count
 
@@ -28,6 +37,8 @@ __all__ = [
     "check_image",
     "decode",
     "forget_all",
+    "input_bytes",
+    "preprocessing",
     "from_hub_dataset",
     "load_data",
     "make_loader",

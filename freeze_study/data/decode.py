@@ -38,8 +38,8 @@ _FAILURES = (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError,
 Source = str | os.PathLike | BinaryIO
 
 
-def decode(source: Source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """The image at `source` (a path or a binary file) as uint8 IMAGE_SIZE x IMAGE_SIZE x 3.
+def decode(source: Source, name: str, size: int = IMAGE_SIZE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """The image at `source` (a path or a binary file) as uint8 `size` x `size` x 3 (224 by default).
 
     Raises DataError naming `name` when it cannot be decoded, is too large, or has pixel
     values whose meaning the format does not fix.
@@ -49,7 +49,7 @@ def decode(source: Source, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarra
         with img:
             _reduce(img, name, max_pixels)
             img = _oriented(img)
-            out = _to_rgb_or_grey(img, name).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            out = _to_rgb_or_grey(img, name).resize((size, size), Image.BILINEAR)
             out = out.convert("RGB")  # grey resized first: the same pixels, a third of the work on a big scan
     except DataError:
         raise
@@ -131,8 +131,8 @@ def _reduce(img: Image.Image, name: str, max_pixels: int) -> None:
                 return
     raise DataError(
         f"image {shown(name)} is {w}x{h} ({w * h / 1e6:.0f} Mpixels), more than the {max_pixels / 1e6:.0f} Mpixels "
-        "decoded at once (only JPEGs up to 8x that are decoded reduced); resize it (the study uses "
-        f"{IMAGE_SIZE}x{IMAGE_SIZE}) or save it as JPEG"
+        "decoded at once (only JPEGs up to 8x that are decoded reduced); resize it (the study "
+        f"uses {IMAGE_SIZE}x{IMAGE_SIZE} by default) or save it as JPEG"
     )
 
 

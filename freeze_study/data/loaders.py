@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import torch
 
-from freeze_study.data.preprocess import IMAGE_SIZE, to_input
+from freeze_study.data.preprocess import IMAGE_SIZE, input_bytes, to_input
 from freeze_study.data.sources import Split
 from freeze_study.data.workers import worker_count
 
 LOADER_TIMEOUT_S = 300  # a worker that delivers no batch for this long fails the run instead of hanging it
-INPUT_BYTES = 3 * IMAGE_SIZE * IMAGE_SIZE * 4  # one float32 network input
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Decodes image i on every access (the study's original input pipeline)."""
+    """Decodes image i to `size` x `size` on every access (the study's original input pipeline)."""
 
-    def __init__(self, split: Split, flip: bool = False):
-        self.split, self.flip = split, flip
+    def __init__(self, split: Split, flip: bool = False, size: int = IMAGE_SIZE):
+        self.split, self.flip, self.size = split, flip, size
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return to_input(torch.from_numpy(self.split.decode(i)), self.flip), self.split.labels[i]
+        return to_input(torch.from_numpy(self.split.decode(i, self.size)), self.flip), self.split.labels[i]
 
 
 def make_loader(
@@ -31,7 +30,7 @@ def make_loader(
     shuffle: bool,
     num_workers: int,
     seed: int,
-    item_bytes: int = INPUT_BYTES,
+    item_bytes: int = input_bytes(),
     timeout: float = LOADER_TIMEOUT_S,
 ) -> torch.utils.data.DataLoader:
     """A DataLoader whose order depends on `seed` alone.

@@ -26,6 +26,7 @@ from freeze_study.data.decode import Source, check_image, check_images, decode
 from freeze_study.data.errors import DataError
 from freeze_study.data.folder import SPLITS, list_folder
 from freeze_study.data.identity import FileMemo, file_sha256
+from freeze_study.data.preprocess import IMAGE_SIZE
 from freeze_study.data.workers import available_cpus
 from freeze_study.text import shown
 
@@ -45,9 +46,10 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def decode(self, i: int) -> np.ndarray:
-        """Image i as uint8 HxWx3 (`data.decode`: upright, 8-bit, RGB, resized); DataError naming it if it fails."""
-        return decode(self.opener(i), self.names[i])
+    def decode(self, i: int, size: int = IMAGE_SIZE) -> np.ndarray:
+        """Image i as uint8 `size` x `size` x 3 (`data.decode`: upright, 8-bit, RGB, resized); DataError naming
+        it if it fails."""
+        return decode(self.opener(i), self.names[i], size)
 
 
 @dataclass(frozen=True)

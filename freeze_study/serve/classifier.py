@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from freeze_study import data
 from freeze_study.data import DataError, normalize
-from freeze_study.names import CLASSES_PARAM, NETWORK_ARTIFACT
+from freeze_study.names import CLASSES_PARAM, IMAGE_SIZE, IMAGE_SIZE_KEY, NETWORK_ARTIFACT
 
 BATCH_SIZE = 32  # images per forward pass: bounds memory (32 x 3 x 224 x 224 float32 = 19 MB)
 
@@ -37,11 +37,11 @@ class Prediction(BaseModel):
     probabilities: dict[str, float]  # every class's, the softmax of the logits
 
 
-def decode(source: bytes | Path, name: str) -> np.ndarray:
+def decode(source: bytes | Path, name: str, size: int = IMAGE_SIZE) -> np.ndarray:
     """An image (file bytes or a path; any format the data path reads: JPEG, PNG, grayscale, RGBA, 16-bit)
-    decoded as the study decodes a training image (`data.decode`): uint8 224 x 224 x 3. Raises DataError
+    decoded as the study decodes a training image (`data.decode`): uint8 `size` x `size` x 3. Raises DataError
     naming `name`."""
-    return data.decode(io.BytesIO(source) if isinstance(source, bytes) else source, name)
+    return data.decode(io.BytesIO(source) if isinstance(source, bytes) else source, name, size)
 
 
 def _source(item: object, i: int) -> bytes | Path:
@@ -66,15 +66,19 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
     logged model (`load_context`). The network runs on the CPU, in eval mode.
     """
 
-    def __init__(self, net: torch.nn.Module | None = None, classes: Sequence[str] = ()):
+    def __init__(self, net: torch.nn.Module | None = None, classes: Sequence[str] = (), image_size: int = IMAGE_SIZE):
         self.net = net
         self.classes = tuple(classes)
+        self.image_size = image_size
 
     def load_context(self, context) -> None:
-        """The network from the pt2 artifact, the class names from its metadata."""
+        """The network from the pt2 artifact, the class names and image size from its metadata (models logged
+        before the image size was recorded decode to the default, 224)."""
         network = context.artifacts[NETWORK_ARTIFACT]
         self.net = mlflow.pytorch.load_model(network)
-        self.classes = tuple(mlflow.models.Model.load(network).metadata[CLASSES_PARAM])  # in its output order
+        metadata = mlflow.models.Model.load(network).metadata
+        self.classes = tuple(metadata[CLASSES_PARAM])  # in its output order
+        self.image_size = int(metadata.get(IMAGE_SIZE_KEY, IMAGE_SIZE))
 
     def predict(self, context, model_input: list[bytes | str | Path], params=None) -> list[Prediction]:
         """One `Prediction` per image: file bytes, a file path (`pathlib.Path`), or the file's bytes as
@@ -86,7 +90,7 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         images, bad = [], []
         for i, item in enumerate(model_input):
             try:
-                images.append(decode(_source(item, i), f"input {i}"))
+                images.append(decode(_source(item, i), f"input {i}", self.image_size))
             except DataError as exc:
                 bad.append(str(exc))
         if bad:
@@ -96,7 +100,8 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         return self.classify(images)
 
     def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
-        """`Prediction`s for decoded images (uint8 224 x 224 x 3 each, as `decode` returns them)."""
+        """`Prediction`s for decoded images (uint8 S x S x 3 each, S the model's image size, as `decode` returns
+        them)."""
         return [
             Prediction(
                 class_name=self.classes[int(p.argmax())],

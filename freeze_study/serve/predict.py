@@ -21,7 +21,7 @@ from tqdm import tqdm
 from freeze_study.data import DataError
 from freeze_study.data.folder import IMAGE_EXTENSIONS, is_hidden
 from freeze_study.errors import ExpectedError, message_of
-from freeze_study.names import CLASSES_PARAM
+from freeze_study.names import CLASSES_PARAM, IMAGE_SIZE, IMAGE_SIZE_KEY
 from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode
 from freeze_study.tracking.models import downloaded_model
 
@@ -60,10 +60,11 @@ def load_classifier(uri: str) -> ImageClassifier:
         with downloaded_model(uri) as local:
             info = Model.load(local)
             if "pytorch" in info.flavors:
-                classes = (info.metadata or {}).get(CLASSES_PARAM)
-                if not classes:
+                metadata = info.metadata or {}
+                if not metadata.get(CLASSES_PARAM):
                     raise ModelError(f"model {uri} has no class names in its metadata; it is not a freeze-study model")
-                return ImageClassifier(mlflow.pytorch.load_model(local).eval(), classes)
+                net = mlflow.pytorch.load_model(local).eval()
+                return ImageClassifier(net, metadata[CLASSES_PARAM], int(metadata.get(IMAGE_SIZE_KEY, IMAGE_SIZE)))
             model = mlflow.pyfunc.load_model(local).unwrap_python_model()
     except (MlflowException, OSError) as exc:
         raise ModelError(f"cannot load model {uri}: {message_of(exc)}") from None
@@ -102,7 +103,7 @@ def predict_files(classifier: ImageClassifier, files: Sequence[Path | str], prog
                     results.append(FileResult(f, error=f"{f}: no such file or folder"))
                     continue
                 try:
-                    images.append(decode(f, str(f)))
+                    images.append(decode(f, str(f), classifier.image_size))
                     names.append(str(f))
                 except DataError as exc:
                     results.append(FileResult(str(f), error=str(exc)))

@@ -20,12 +20,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 from PIL import Image
 
-from freeze_study.data import IMAGE_SIZE
 from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import (
     CHALLENGER_ALIAS,
     CHAMPION_ALIAS,
     CLASSES_PARAM,
+    IMAGE_SIZE,
+    IMAGE_SIZE_KEY,
     MODEL_ARTIFACT,
     NETWORK_ARTIFACT,
     TEST_ACC,
@@ -96,7 +97,8 @@ def log_classifier(run_id: str) -> str:
         if not metadata.get(CLASSES_PARAM):
             raise RegistrationError(f"{source} has no class names in its metadata; it is not a freeze-study model")
         net = mlflow.pytorch.load_model(local).eval()
-    example = np.zeros((2, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)  # 2, not 1: torch.export keeps N dynamic
+    size = int(metadata.get(IMAGE_SIZE_KEY, IMAGE_SIZE))  # models logged before `image_size`: the default
+    example = np.zeros((2, 3, size, size), np.float32)  # 2, not 1: torch.export keeps N dynamic
     with torch.no_grad():
         signature = infer_signature(example, net(torch.from_numpy(example)).numpy())
     with tempfile.TemporaryDirectory(prefix="freeze-study-classifier-") as tmp:

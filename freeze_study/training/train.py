@@ -22,7 +22,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from freeze_study import tracking
 from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
-from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, file_sha256, load_data
+from freeze_study.data import IMAGENET_MEAN, IMAGENET_STD, file_sha256, load_data, preprocessing
 from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
@@ -34,6 +34,7 @@ from freeze_study.names import (
     FIT_TIME,
     FROZEN_STAGES_PARAM,
     HPARAM_METRIC_PREFIX,
+    IMAGE_SIZE_KEY,
     MODEL_LOG_TIME,
     PREPROCESSING_PARAM,
     RESOLVED_ACCELERATOR_PARAM,
@@ -98,7 +99,7 @@ def train(
                 RESOLVED_ACCELERATOR_PARAM: device.accelerator,
                 RESOLVED_PRECISION_PARAM: device.precision,
                 RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
-                PREPROCESSING_PARAM: PREPROCESSING,
+                PREPROCESSING_PARAM: preprocessing(cfg.image_size),
                 FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
             }
         )
@@ -154,10 +155,11 @@ def train(
         with clock(MODEL_LOG_TIME):
             tracking.record.model(
                 export_model(run.net),
-                np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
+                np.zeros((1, 3, cfg.image_size, cfg.image_size), dtype=np.float32),
                 {
                     "classes": list(data.classes),
-                    "preprocessing": PREPROCESSING,
+                    "preprocessing": preprocessing(cfg.image_size),
+                    IMAGE_SIZE_KEY: cfg.image_size,
                     "normalize_mean": list(IMAGENET_MEAN),
                     "normalize_std": list(IMAGENET_STD),
                 },

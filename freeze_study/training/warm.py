@@ -55,7 +55,7 @@ def share_features(cfg: TrainConfig, levels: Iterable[int]) -> Warmed | None:
         workers = worker_count(cfg.num_workers)
         store = store_of(cfg)
         found = shared_features(
-            net, cfg.weights, frozen, data, device.compute, cfg.batch_size, store, hold, workers, memo
+            net, cfg.weights, frozen, data, device.compute, cfg.batch_size, store, hold, workers, memo, cfg.image_size
         )
     if memo:
         memo.close()
