@@ -21,9 +21,9 @@ from mlflow.exceptions import MlflowException
 
 import freeze_study.names as N
 from freeze_study.cli import main
-from freeze_study.data import ImageDataset, load_data
+from freeze_study.data import DataError, ImageDataset, load_data
 from freeze_study.serve import register_run
-from tests.helpers import CLASSES, log_model_run, post_json, scoring_server, sweep_args
+from tests.helpers import CLASSES, log_model_run, make_image_folder, post_json, scoring_server, sweep_args
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
@@ -87,6 +87,43 @@ def test_predict_prints_a_table_and_names_files_that_are_not_images(registered, 
     assert f"freeze-study: error: {tmp_path / 'missing.jpg'}: no such file or folder" in lines
     assert any(line.startswith("skipped 1 files that are not images by extension") for line in lines)
     assert any(line.startswith(f"9 images classified by {CHAMPION} in ") and "2 failed" in line for line in lines)
+
+
+def test_predict_walks_a_folder_as_training_does_through_a_linked_sub_folder(
+    registered, image_folder, tmp_path, capsys
+):
+    extra = make_image_folder(tmp_path / "more")
+    (image_folder / "test" / "healthy" / "more").symlink_to(extra / "test" / "healthy", target_is_directory=True)
+    (image_folder / "test" / "healthy" / "loop").symlink_to(image_folder / "test" / "healthy", target_is_directory=True)
+    assert main(["predict", str(image_folder / "test")]) == 0
+    out, err = capsys.readouterr()
+    files = [line.split()[0] for line in out.splitlines()[1:]]
+    assert str(image_folder / "test" / "healthy" / "more" / "healthy_0.jpg") in files and len(files) == 12
+    with pytest.warns(UserWarning, match="folders already read"):
+        assert sorted(files) == sorted(load_data(str(image_folder)).splits["test"].names)  # the files training reads
+    assert f"12 images classified by {CHAMPION} in " in err
+
+
+def test_predict_on_a_folder_with_no_image_says_so_in_one_line_and_exits_2(store, tmp_path, capsys):
+    (tmp_path / "photos" / "empty").mkdir(parents=True)
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / ".hidden.jpg").write_bytes(b"")
+    assert main(["predict", str(tmp_path / "photos")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"freeze-study: error: folder {tmp_path / 'photos'} has no images (files ending in .bmp, ")
+    assert len(err.splitlines()) == 1
+
+
+def test_predict_names_a_broken_link_in_one_line_and_exits_2_as_training_does(store, image_folder, tmp_path, capsys):
+    gone = image_folder / "test" / "healthy" / "gone.jpg"
+    gone.symlink_to(tmp_path / "deleted.jpg")
+    assert main(["predict", str(image_folder / "test")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"freeze-study: error: broken symbolic link {gone} -> {tmp_path / 'deleted.jpg'} where an ")
+    assert len(err.splitlines()) == 1
+    with pytest.raises(DataError) as training:
+        load_data(str(image_folder))
+    assert err == f"freeze-study: error: {training.value}\n"
 
 
 def test_predict_json_through_the_registry_equals_the_runs_own_model(registered, image_folder, capsys):
