@@ -22,7 +22,7 @@ from tqdm import tqdm
 from freeze_study.data import IMAGE_EXTENSIONS, NOT_IMAGE, DataError, images_under
 from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import CLASSES_PARAM
-from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode
+from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode, precision_of
 from freeze_study.text import shown
 from freeze_study.tracking.models import downloaded_model
 
@@ -56,7 +56,7 @@ class Predictions:
 
 def load_classifier(uri: str) -> ImageClassifier:
     """The `ImageClassifier` at `uri`: a logged or registered classifier, or a run's torch `model`
-    (its class names from the model's metadata). Raises ModelError naming the URI."""
+    (its class names and precision from the model's metadata). Raises ModelError naming the URI."""
     try:
         with downloaded_model(uri) as local:
             info = Model.load(local)
@@ -64,7 +64,7 @@ def load_classifier(uri: str) -> ImageClassifier:
                 classes = (info.metadata or {}).get(CLASSES_PARAM)
                 if not classes:
                     raise ModelError(f"model {uri} has no class names in its metadata; it is not a freeze-study model")
-                return ImageClassifier(mlflow.pytorch.load_model(local).eval(), classes)
+                return ImageClassifier(mlflow.pytorch.load_model(local).eval(), classes, precision_of(info.metadata))
             model = mlflow.pyfunc.load_model(local).unwrap_python_model()
     except (MlflowException, OSError) as exc:
         raise ModelError(f"cannot load model {uri}: {message_of(exc)}") from None

@@ -157,6 +157,7 @@ def train(
                 np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
                 {
                     "classes": list(data.classes),
+                    RESOLVED_PRECISION_PARAM: device.precision,  # what the test split ran in: the served model too
                     "preprocessing": PREPROCESSING,
                     "normalize_mean": list(IMAGENET_MEAN),
                     "normalize_std": list(IMAGENET_STD),
