@@ -70,8 +70,14 @@ def _source(item: object, i: int) -> bytes | Path:
 
 def precision_of(metadata: Mapping[str, object] | None) -> str:
     """The precision a logged network's run evaluated in (its metadata's `resolved_precision`); 32-true for a
-    model logged before the precision was recorded (those runs served fp32)."""
-    return str((metadata or {}).get(RESOLVED_PRECISION_PARAM, FP32_PRECISION))
+    model logged before the precision was recorded (those runs served fp32). ValueError for one it cannot run."""
+    return _checked(str((metadata or {}).get(RESOLVED_PRECISION_PARAM, FP32_PRECISION)))
+
+
+def _checked(precision: str) -> str:
+    if precision != FP32_PRECISION and precision not in AUTOCAST_DTYPES:
+        raise ValueError(f"unknown precision {precision!r}: expected {FP32_PRECISION} or one of {AUTOCAST_DTYPES}")
+    return precision
 
 
 class ImageClassifier(mlflow.pyfunc.PythonModel):
@@ -86,11 +92,9 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
     def __init__(
         self, net: torch.nn.Module | None = None, classes: Sequence[str] = (), precision: str = FP32_PRECISION
     ):
-        if precision != FP32_PRECISION and precision not in AUTOCAST_DTYPES:
-            raise ValueError(f"unknown precision {precision!r}: expected {FP32_PRECISION} or one of {AUTOCAST_DTYPES}")
         self.net = net
         self.classes = tuple(classes)
-        self.precision = precision
+        self.precision = _checked(precision)
 
     def load_context(self, context) -> None:
         """The network from the pt2 artifact, the class names and the precision from its metadata."""
