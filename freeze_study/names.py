@@ -23,6 +23,9 @@ IMAGE_SIZE_KEY = "image_size"  # a logged network's metadata: the size its image
 FREEZE_PARAM, SEED_PARAM, FROZEN_STAGES_PARAM = "freeze", "seed", "frozen_stages"
 CLASSES_PARAM, PREPROCESSING_PARAM = "classes", "preprocessing"
 RESOLVED_ACCELERATOR_PARAM, RESOLVED_PRECISION_PARAM = "resolved_accelerator", "resolved_precision"
+# A precision's autocast dtype (torch's name; any other precision is fp32): what a run evaluates in, and what its
+# served model runs in (the logged model's metadata holds RESOLVED_PRECISION_PARAM).
+FP32_PRECISION, AUTOCAST_DTYPES = "32-true", {"16-mixed": "float16", "bf16-mixed": "bfloat16"}
 RESOLVED_MEMORY_FORMAT_PARAM = "resolved_memory_format"  # channels_last or contiguous, as `memory_format=auto` chose
 LEVELS_PARAM, SEEDS_PARAM, GRID_SIZE_PARAM = "levels", "seeds", "grid_size"  # on a sweep's parent run
 EXPERIMENT_FIELD = "experiment"  # a TrainConfig field that is a place, not a setting: never in the sweep key

@@ -365,18 +365,20 @@ def tiny_network(classes: int = len(CLASSES), seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def log_model(run_id: str, seed: int = 0) -> None:
-    """Log a `model` into the run as training logs it: a tiny network, the class names in its metadata."""
+def log_model(run_id: str, seed: int = 0, precision: str | None = None) -> None:
+    """Log a `model` into the run as training logs it: a tiny network, the class names in its metadata, and the
+    precision the run evaluated in (None: none recorded, as models were logged before it was)."""
+    metadata = {N.CLASSES_PARAM: list(CLASSES)} | ({N.RESOLVED_PRECISION_PARAM: precision} if precision else {})
     with mlflow.start_run(run_id=run_id):
-        record.model(tiny_network(seed=seed), np.zeros((1, 3, 224, 224), np.float32), {"classes": list(CLASSES)})
+        record.model(tiny_network(seed=seed), np.zeros((1, 3, 224, 224), np.float32), metadata)
 
 
-def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0) -> str:
+def log_model_run(experiment: str = N.DEFAULT_EXPERIMENT, seed: int = 0, precision: str | None = None) -> str:
     """A FINISHED run holding only a `model` (`log_model`); returns its id."""
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"model seed={seed}") as run:
         pass
-    log_model(run.info.run_id, seed)
+    log_model(run.info.run_id, seed, precision)
     return run.info.run_id
 
 

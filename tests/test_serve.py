@@ -21,9 +21,18 @@ from mlflow.exceptions import MlflowException
 
 import freeze_study.names as N
 from freeze_study.cli import main
-from freeze_study.data import ImageDataset, load_data
+from freeze_study.data import DataError, ImageDataset, load_data
 from freeze_study.serve import register_run
-from tests.helpers import CLASSES, log_model_run, post_json, scoring_server, sweep_args
+from freeze_study.serve.predict import load_classifier
+from tests.helpers import (
+    CLASSES,
+    log_model_run,
+    make_image_folder,
+    post_json,
+    scoring_server,
+    sweep_args,
+    tiny_network,
+)
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
@@ -52,6 +61,31 @@ def test_classifier_applies_the_training_preprocessing_to_bytes_paths_and_base64
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert [p.class_name for p in as_bytes] == [CLASSES[i] for i in expected.argmax(1)]
     assert all(p.probability == max(p.probabilities.values()) for p in as_bytes)
+
+
+@pytest.mark.parametrize("precision", [None, N.FP32_PRECISION, "bf16-mixed", "16-mixed"])
+def test_the_served_model_runs_in_the_precision_its_run_evaluated_in(store, image_folder, precision):
+    """None: a model logged before the precision was recorded, served in fp32 as it was then."""
+    run_id = log_model_run(precision=precision)
+    register_run(run_id, NAME, {N.VAL_ACC: "0.5"})  # the network exported to pt2, in the classifier
+    split = load_data(str(image_folder)).splits["test"]
+    x = torch.stack([x for x, _ in ImageDataset(split)])
+    dtype = N.AUTOCAST_DTYPES.get(precision or N.FP32_PRECISION)
+    with torch.no_grad():
+        fp32 = torch.softmax(tiny_network()(x), dim=1).numpy()
+        with torch.autocast("cpu", dtype=getattr(torch, dtype or "bfloat16"), enabled=dtype is not None):
+            expected = torch.softmax(tiny_network()(x).float(), dim=1).numpy()  # the network's own, in that precision
+    assert dtype is None or np.abs(expected - fp32).max() > 1e-5  # fp32 would fail the check below
+    served = mlflow.pyfunc.load_model(CHAMPION).predict([Path(name) for name in split.names])
+    direct = load_classifier(f"runs:/{run_id}/{N.MODEL_ARTIFACT}")
+    assert direct.precision == (precision or N.FP32_PRECISION)
+    for probabilities in (
+        np.array([[p.probabilities[c] for c in CLASSES] for p in served]),
+        direct.probabilities([split.decode(i) for i in range(len(split))]),
+    ):
+        np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
+    recorded = mlflow.models.get_model_info(CHAMPION).metadata
+    assert recorded.get(N.RESOLVED_PRECISION_PARAM) == precision
 
 
 def test_non_images_are_named_and_nothing_is_predicted(registered, image_folder):
@@ -87,6 +121,43 @@ def test_predict_prints_a_table_and_names_files_that_are_not_images(registered, 
     assert f"freeze-study: error: {tmp_path / 'missing.jpg'}: no such file or folder" in lines
     assert any(line.startswith("skipped 1 files that are not images by extension") for line in lines)
     assert any(line.startswith(f"9 images classified by {CHAMPION} in ") and "2 failed" in line for line in lines)
+
+
+def test_predict_walks_a_folder_as_training_does_through_a_linked_sub_folder(
+    registered, image_folder, tmp_path, capsys
+):
+    extra = make_image_folder(tmp_path / "more")
+    (image_folder / "test" / "healthy" / "more").symlink_to(extra / "test" / "healthy", target_is_directory=True)
+    (image_folder / "test" / "healthy" / "loop").symlink_to(image_folder / "test" / "healthy", target_is_directory=True)
+    assert main(["predict", str(image_folder / "test")]) == 0
+    out, err = capsys.readouterr()
+    files = [line.split()[0] for line in out.splitlines()[1:]]
+    assert str(image_folder / "test" / "healthy" / "more" / "healthy_0.jpg") in files and len(files) == 12
+    with pytest.warns(UserWarning, match="folders already read"):
+        assert sorted(files) == sorted(load_data(str(image_folder)).splits["test"].names)  # the files training reads
+    assert f"12 images classified by {CHAMPION} in " in err
+
+
+def test_predict_on_a_folder_with_no_image_says_so_in_one_line_and_exits_2(store, tmp_path, capsys):
+    (tmp_path / "photos" / "empty").mkdir(parents=True)
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / ".hidden.jpg").write_bytes(b"")
+    assert main(["predict", str(tmp_path / "photos")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"freeze-study: error: folder {tmp_path / 'photos'} has no images (files ending in .bmp, ")
+    assert len(err.splitlines()) == 1
+
+
+def test_predict_names_a_broken_link_in_one_line_and_exits_2_as_training_does(store, image_folder, tmp_path, capsys):
+    gone = image_folder / "test" / "healthy" / "gone.jpg"
+    gone.symlink_to(tmp_path / "deleted.jpg")
+    assert main(["predict", str(image_folder / "test")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"freeze-study: error: broken symbolic link {gone} -> {tmp_path / 'deleted.jpg'} where an ")
+    assert len(err.splitlines()) == 1
+    with pytest.raises(DataError) as training:
+        load_data(str(image_folder))
+    assert err == f"freeze-study: error: {training.value}\n"
 
 
 def test_predict_json_through_the_registry_equals_the_runs_own_model(registered, image_folder, capsys):
@@ -166,6 +237,8 @@ def test_a_sweep_registers_its_choice_and_predict_reproduces_the_runs_logged_tes
     assert "registered: run " in capsys.readouterr().out
     (version,) = store.search_model_versions(f"name = '{NAME}'")
     assert store.get_model_version_by_alias(NAME, N.CHAMPION_ALIAS).version == version.version
+    precision = store.get_run(version.run_id).data.params[N.RESOLVED_PRECISION_PARAM]  # 'auto' resolved here
+    assert mlflow.models.get_model_info(CHAMPION).metadata[N.RESOLVED_PRECISION_PARAM] == precision  # served in it
     folder = Path(tiny_config.data)
     assert main(["predict", str(folder / "test"), "--json"]) == 0  # through models:/NAME@champion
     predicted = {Path(r["file"]).relative_to(folder).as_posix(): r for r in json.loads(capsys.readouterr().out)}

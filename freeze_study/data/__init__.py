@@ -1,6 +1,6 @@
-"""The data: where images come from (`sources`, `folder`), how one image is decoded (`decode`), how images
-become tensors (`preprocess`), the DataLoaders of the original pipeline (`loaders`, `workers`), and what
-is remembered about files (`identity`)."""
+"""The data: where images come from (`sources`, `folder`), how a folder is walked (`walk`), how one image
+is decoded (`decode`), how images become tensors (`preprocess`), the DataLoaders of the original pipeline
+(`loaders`, `workers`), and what is remembered about files (`identity`)."""
 
 from freeze_study.data.decode import MAX_PIXELS, check_image, decode
 from freeze_study.data.errors import DataError
@@ -17,14 +17,17 @@ from freeze_study.data.preprocess import (
     to_input,
 )
 from freeze_study.data.sources import SPLITS, Data, Split, from_hub_dataset, load_data, subset
+from freeze_study.data.walk import IMAGE_EXTENSIONS, NOT_IMAGE, images_under
 from freeze_study.data.workers import available_cpus, worker_count
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "IMAGE_EXTENSIONS",
     "IMAGE_SIZE",
     "LOADER_TIMEOUT_S",
     "MAX_PIXELS",
+    "NOT_IMAGE",
     "PREPROCESSING",
     "SPLITS",
     "Data",
@@ -40,6 +43,7 @@ __all__ = [
     "input_bytes",
     "preprocessing",
     "from_hub_dataset",
+    "images_under",
     "load_data",
     "make_loader",
     "normalize",

@@ -1,15 +1,12 @@
 """What in an image folder is the data set: its splits, class folders and image files.
 
-Read as torchvision's `ImageFolder` and Hugging Face's `imagefolder` read it:
-- each split is a folder `train`, `validation` (also spelled `valid`, `val`, `dev`) and
-  `test` (also `testing`), holding one folder per class; images may sit in sub-folders;
-- hidden entries (a name starting with '.': `.ipynb_checkpoints`, `.DS_Store`, `._IMG.jpg`)
-  and system ones (starting with '__': `__MACOSX`, `__pycache__`) are ignored at every
-  level, as `datasets` does;
-- symbolic links are followed (as torchvision's `os.walk(..., followlinks=True)`), each
-  folder read once, so a link loop ends; a broken link where a class folder or an image
-  would be is refused by name;
-- files without an image extension are skipped; what was skipped is counted for one warning.
+Read as torchvision's `ImageFolder` and Hugging Face's `imagefolder` read it: each split is a
+folder `train`, `validation` (also spelled `valid`, `val`, `dev`) and `test` (also `testing`),
+holding one folder per class; images may sit in sub-folders. Each class folder is walked by
+`data.walk` (hidden and system entries ignored, links followed, each folder once, a broken link
+refused by name, non-images skipped), the walker `freeze-study predict` uses too; hidden entries
+and broken links beside the class folders are treated alike. What was skipped is counted for
+one warning.
 """
 
 from __future__ import annotations
@@ -19,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from freeze_study.data.errors import DataError
+from freeze_study.data.walk import HIDDEN, broken_link, entries, images_under, is_hidden
 from freeze_study.text import shown
 
 SPLITS = ("train", "validation", "test")
 SPLIT_SPELLINGS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev")}
 SPLIT_SPELLINGS["test"] = ("test", "testing")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 @dataclass
@@ -49,15 +46,7 @@ class Listing:
         return f"skipped {total} entries in {shown(self.root)}: {'; '.join(parts)}"
 
 
-HIDDEN = "hidden or system"
-NOT_IMAGE = "not images by extension"
 OUTSIDE = "not in a class folder"
-REPEATED = "folders already read (a link loop or a second link)"
-
-
-def is_hidden(name: str) -> bool:
-    """Hidden ('.x') or system ('__x') entries are not part of a data set."""
-    return name.startswith((".", "__"))
 
 
 def list_folder(root: Path) -> Listing:
@@ -68,17 +57,17 @@ def list_folder(root: Path) -> Listing:
         folder = _split_dir(root, split)
         listing.split_dirs[split] = folder
         classes: dict[str, list[Path]] = {}
-        for entry in _entries(folder):
+        for entry in entries(folder):
             path = Path(entry.path)
             if is_hidden(entry.name):
                 listing.skip(HIDDEN, path)
             elif entry.is_dir():
-                images = _images(path, listing)
+                images = images_under(path, listing.skip)
                 if not images:
                     raise DataError(f"class '{shown(entry.name)}' of split '{split}' has no images ({shown(path)})")
                 classes[shown(entry.name)] = images  # a class name is a label: recorded, printed
             elif entry.is_symlink() and not entry.is_file():
-                raise DataError(_broken(path, "class folder or file"))
+                raise DataError(broken_link(path, "a class folder or file"))
             else:
                 listing.skip(OUTSIDE, path)
         if not classes:
@@ -122,51 +111,3 @@ def _split_dir(root: Path, split: str) -> Path:
             f"data folder {shown(root)} has no '{split}' split (expected {shown(root)}/{{{spelled}}}/<class>/*)"
         )
     return found[0]
-
-
-def _entries(folder: Path) -> list[os.DirEntry]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        raise DataError(f"cannot read folder {shown(folder)}: {exc.strerror or exc}") from None
-
-
-def _images(class_dir: Path, listing: Listing) -> list[Path]:
-    """Image files under `class_dir`, links followed, each folder once (sorted as paths)."""
-    found: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    stack = [class_dir]
-    while stack:
-        folder = stack.pop()
-        st = folder.stat()
-        if (st.st_dev, st.st_ino) in seen:
-            listing.skip(REPEATED, folder)
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        for entry in _entries(folder):
-            path = Path(entry.path)
-            if is_hidden(entry.name):
-                listing.skip(HIDDEN, path)
-            elif entry.is_dir():
-                stack.append(path)
-            elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-                listing.skip(NOT_IMAGE, path)
-            elif entry.is_file():
-                found.append(path)
-            elif entry.is_symlink():
-                raise DataError(_broken(path, "image"))
-            else:
-                listing.skip(NOT_IMAGE, path)  # a FIFO or socket named like an image
-    return sorted(found)
-
-
-def _broken(path: Path, what: str) -> str:
-    try:
-        target = os.readlink(path)
-    except OSError:
-        target = "?"
-    return (
-        f"broken symbolic link {shown(path)} -> {shown(target)} where a {what} should be: "
-        "restore its target or remove the link"
-    )

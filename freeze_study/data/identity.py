@@ -22,8 +22,10 @@ from contextlib import closing
 from pathlib import Path
 
 RACY_NS = 2_000_000_000  # files younger than this are not remembered (FAT timestamps tick every 2 s)
+# A path is kept as its bytes (`os.fsencode`): a file name need not be UTF-8, and SQLite text must be. Rows of
+# older memos (paths as text) never equal bytes: they are not trusted, only left until `freeze-study cache clear`.
 _SCHEMA = """CREATE TABLE IF NOT EXISTS known (
-    path TEXT NOT NULL, what TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, value BLOB NOT NULL,
+    path BLOB NOT NULL, what TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (path, what))"""
 DIGEST = "sha256"  # what a remembered digest is
 
@@ -95,14 +97,14 @@ class FileMemo:
                 self._conn.close()
                 self._conn = None
 
-    def _identity(self, path: Path) -> tuple[str, int, int] | None:
+    def _identity(self, path: Path) -> tuple[bytes, int, int] | None:
         try:
             st = os.stat(path)
         except OSError:
             return None  # the check itself will say what is wrong with the file
-        return os.path.realpath(path), st.st_size, st.st_mtime_ns
+        return os.fsencode(os.path.realpath(path)), st.st_size, st.st_mtime_ns
 
-    def _lookup(self, key: tuple[str, int, int], what: str) -> bytes | None:
+    def _lookup(self, key: tuple[bytes, int, int], what: str) -> bytes | None:
         with self._lock:
             if self._broken or not self.db.exists():
                 return None
@@ -117,7 +119,7 @@ class FileMemo:
                 return None
         return row[2] if row is not None and (row[0], row[1]) == key[1:] else None
 
-    def _remember(self, path: Path, before: tuple[str, int, int] | None, what: str, value: bytes) -> None:
+    def _remember(self, path: Path, before: tuple[bytes, int, int] | None, what: str, value: bytes) -> None:
         after = self._identity(path)
         if before is None or after != before or time.time_ns() - after[2] < RACY_NS:
             return  # changed while we looked at it, or too young to trust its timestamp

@@ -1,8 +1,9 @@
 """`freeze-study predict`: a registered or logged model applied to image files and folders, in batches.
 
 The model is the registered classifier (`models:/NAME@champion`, any `models:/` URI) or a run's
-plain torch network (`runs:/ID/model`), which is wrapped in the same `ImageClassifier`. A file
-that cannot be read or decoded is reported by name and the others are still predicted.
+plain torch network (`runs:/ID/model`), which is wrapped in the same `ImageClassifier`. A folder is
+walked as training walks one (`data.walk`). A file that cannot be read or decoded is reported by name
+and the others are still predicted.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from tqdm import tqdm
 
-from freeze_study.data import DataError
-from freeze_study.data.folder import IMAGE_EXTENSIONS, is_hidden
+from freeze_study.data import IMAGE_EXTENSIONS, NOT_IMAGE, DataError, images_under
 from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import CLASSES_PARAM, IMAGE_SIZE, IMAGE_SIZE_KEY
-from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode
+from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode, precision_of
+from freeze_study.text import shown
 from freeze_study.tracking.models import downloaded_model
 
 PROGRESS_FROM = 2 * BATCH_SIZE  # images: smaller jobs get no progress bar
@@ -55,7 +56,7 @@ class Predictions:
 
 def load_classifier(uri: str) -> ImageClassifier:
     """The `ImageClassifier` at `uri`: a logged or registered classifier, or a run's torch `model`
-    (its class names from the model's metadata). Raises ModelError naming the URI."""
+    (its class names and precision from the model's metadata). Raises ModelError naming the URI."""
     try:
         with downloaded_model(uri) as local:
             info = Model.load(local)
@@ -64,7 +65,8 @@ def load_classifier(uri: str) -> ImageClassifier:
                 if not metadata.get(CLASSES_PARAM):
                     raise ModelError(f"model {uri} has no class names in its metadata; it is not a freeze-study model")
                 net = mlflow.pytorch.load_model(local).eval()
-                return ImageClassifier(net, metadata[CLASSES_PARAM], int(metadata.get(IMAGE_SIZE_KEY, IMAGE_SIZE)))
+                size = int(metadata.get(IMAGE_SIZE_KEY, IMAGE_SIZE))
+                return ImageClassifier(net, metadata[CLASSES_PARAM], precision_of(metadata), size)
             model = mlflow.pyfunc.load_model(local).unwrap_python_model()
     except (MlflowException, OSError) as exc:
         raise ModelError(f"cannot load model {uri}: {message_of(exc)}") from None
@@ -74,19 +76,27 @@ def load_classifier(uri: str) -> ImageClassifier:
 
 
 def image_files(inputs: Iterable[str]) -> tuple[list[Path | str], list[Path]]:
-    """(inputs to predict, skipped files): a folder becomes its image files (by extension, recursively,
-    hidden and system entries left out as `data.folder` does); a file, or a path that does not exist, is kept
-    as given."""
+    """(inputs to predict, skipped files that are not images): a folder becomes its image files, walked as
+    training walks a class folder (`data.walk`: links followed, hidden and system entries left out); a file,
+    or a path that does not exist, is kept as given. DataError (one line) for a folder with no image or a
+    broken link named like an image."""
     found: list[Path | str] = []
     skipped: list[Path] = []
+
+    def skip(reason: str, path: Path) -> None:
+        if reason == NOT_IMAGE:
+            skipped.append(path)
+
     for given in inputs:
         path = Path(given)
         if not path.is_dir():
             found.append(path if path.exists() else given)
             continue
-        for p in sorted(path.rglob("*")):
-            if p.is_file() and not any(is_hidden(part) for part in p.relative_to(path).parts):
-                (found if p.suffix.lower() in IMAGE_EXTENSIONS else skipped).append(p)
+        images = images_under(path, skip)
+        if not images:
+            kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+            raise DataError(f"folder {shown(path)} has no images (files ending in {kinds}, in it or below)")
+        found += images
     return found, skipped
 
 

@@ -10,6 +10,7 @@ import torch
 
 from freeze_study.cache import Compute
 from freeze_study.config import ConfigError, TrainConfig
+from freeze_study.names import AUTOCAST_DTYPES
 
 # The faster convolution layout per device for ResNet18 (batch 16). CPU: channels-last measured 15 % faster
 # for a training step and 28 % for an eval forward pass (fp32, oneDNN) where the issue was filed; on a 2-core
@@ -30,7 +31,8 @@ class Device(NamedTuple):
     @property
     def autocast(self) -> torch.dtype | None:
         """The autocast dtype Lightning uses for this precision (None for fp32)."""
-        return {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(self.precision)
+        name = AUTOCAST_DTYPES.get(self.precision)
+        return getattr(torch, name) if name else None
 
     @property
     def channels_last(self) -> bool:

@@ -158,6 +158,7 @@ def train(
                 np.zeros((1, 3, cfg.image_size, cfg.image_size), dtype=np.float32),
                 {
                     "classes": list(data.classes),
+                    RESOLVED_PRECISION_PARAM: device.precision,  # what the test split ran in: the served model too
                     "preprocessing": preprocessing(cfg.image_size),
                     IMAGE_SIZE_KEY: cfg.image_size,
                     "normalize_mean": list(IMAGENET_MEAN),
