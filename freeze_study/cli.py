@@ -20,8 +20,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from freeze_study import exits, tracking
-from freeze_study.bench import BenchConfig
-from freeze_study.config import HOST_SETTINGS, ConfigError, SweepConfig, TrainConfig, experiment_name, model_name
+from freeze_study.config import (
+    HOST_SETTINGS,
+    BenchConfig,
+    ConfigError,
+    SweepConfig,
+    TrainConfig,
+    experiment_name,
+    model_name,
+)
 
 # says that MLflow does not validate the classifier's `list[bytes | str | Path]` input (the classifier does)
 TYPE_HINT_LOGGER = "mlflow.types.type_hints"

@@ -42,3 +42,23 @@ def test_the_stored_config_is_the_one_existing_studies_hold():
     assert json.loads(json.dumps(given().to_attrs())) == STORED
     back = SweepConfig.from_attrs(STORED, "sqlite:///o.db", "s")
     assert back == given() and back.key() == GIVEN_KEY
+
+
+def test_a_hosts_own_settings_are_declared_on_their_fields_and_logged_flat():
+    from freeze_study.config import HOST_SETTINGS, Scope, scoped
+
+    assert HOST_SETTINGS == (
+        "num_workers",
+        "log_every_n_steps",
+        "cache_memory_gib",
+        "cache_disk_gib",
+        "cache_dir",
+        "system_metrics",
+    )
+    assert scoped(TrainConfig, Scope.HOST) == HOST_SETTINGS
+    assert scoped(SweepConfig, Scope.COORDINATION) == ("heartbeat_s", "grace_period_s", "max_retries")
+    params = TrainConfig(num_workers=2, cache_dir="/c", experiment="e").params()
+    assert params["num_workers"] == "2" and params["cache_dir"] == "/c"  # the same MLflow param names as before
+    assert set(params) == set(TrainConfig.__dataclass_fields__)
+    changed = SweepConfig(train=TrainConfig(**{"num_workers": 0, "cache_dir": "/c", "log_every_n_steps": 1}))
+    assert changed.key() == DEFAULT_KEY  # a host's settings are not the sweep's identity
