@@ -1,6 +1,6 @@
 """The freeze grid run by any number of workers: the entry points (`runner`), planning the queue once
 (`planner`), taking and training points (`worker`), noticing lost workers (`heartbeat`), where the
-study lives and who may change it (`storage`), and the coordination benchmark (`bench`).
+study lives and who may change it (`storage`).
 
 `run_sweep`, `run_worker` and `SweepResult` are imported on first use: planning needs no
 training stack (torch, Lightning), so a process that only plans starts in a second.
