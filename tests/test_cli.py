@@ -168,3 +168,18 @@ def test_warnings_and_errors_are_one_line_each_on_the_terminal(store, tiny_confi
     ours = [line for line in done.stderr.splitlines() if " INFO mlflow" not in line]
     assert ours[0].startswith("warning: skipped 1 entries in ") and ours[0].endswith("train/notes.txt)")
     assert ours[1].startswith("freeze-study: error: cannot decode image ") and len(ours) == 2
+
+
+def test_a_file_system_error_naming_its_file_is_expected_in_the_exit_code_and_in_the_runs_tag(capsys):
+    """One definition (`errors.is_expected`): exit 2 on the terminal, and no traceback in the run's `error` tag."""
+    from freeze_study.exits import EXPECTED, failed
+    from freeze_study.tracking.runs import error_tag
+
+    exc = FileNotFoundError(2, "No such file or directory", "/data/missing.jpg")
+    assert failed(exc, None, debug=False) == EXPECTED == 2
+    assert capsys.readouterr().err == "freeze-study: error: [Errno 2] No such file or directory: '/data/missing.jpg'\n"
+    assert error_tag(exc) == "FileNotFoundError: [Errno 2] No such file or directory: '/data/missing.jpg'"
+    nameless = OSError("something went wrong")  # names no file: a bug, its traceback kept
+    assert failed(nameless, None, debug=False) == 1 and error_tag(nameless).startswith(
+        "OSError: something went wrong\n\n"
+    )
