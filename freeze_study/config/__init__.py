@@ -16,7 +16,7 @@ from freeze_study.config.fields import (
     whole_field,
     whole_list,
 )
-from freeze_study.config.sweep import SweepConfig
+from freeze_study.config.sweep import SweepConfig, WorkerConfig
 from freeze_study.config.train import (
     ACCELERATORS,
     AUGMENTATIONS,
@@ -51,6 +51,7 @@ __all__ = [
     "Scope",
     "SweepConfig",
     "TrainConfig",
+    "WorkerConfig",
     "experiment_name",
     "model_name",
     "option",

@@ -44,7 +44,7 @@ class SweepConfig:
         scope=PLACE,
     )
     study_name: str | None = option(
-        None, "Optuna study name (default: freeze-study-<experiment id>-<sweep key>)", aliases=("study",), scope=PLACE
+        None, "Optuna study name (default: freeze-study-<experiment id>-<sweep key>)", scope=PLACE
     )
     heartbeat_s: int = option(
         10, "seconds between a worker's heartbeats for the grid point it trains (PostgreSQL)", scope=COORDINATION
@@ -118,3 +118,19 @@ class SweepConfig:
         shared["data"] = self.train.data_identity()
         text = repr((sorted(self.levels), sorted(self.seeds), sorted(shared.items())))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """A worker joining a running sweep: where its study is. What it trains is the config the study stores,
+    with this host's own settings (`local`: names of `Scope.HOST` fields of TrainConfig; None: the sweep's)."""
+
+    storage: str = option(None, "the sweep's Optuna storage URL, e.g. postgresql://USER@HOST/optuna", scope=PLACE)
+    study: str | None = option(None, "the sweep's Optuna study name (default: the storage's only study)", scope=PLACE)
+    local: dict[str, object] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        text_field("storage", self.storage, "a storage URL")
+        text_field("study", self.study, "a study name", optional=True, limit=MAX_STUDY_NAME)
+        wrong = sorted(set(self.local) - set(HOST_SETTINGS))
+        check(not wrong, "local settings", wrong, f"among {', '.join(HOST_SETTINGS)}")
