@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 
 from freeze_study import tracking
 from freeze_study.cli import bench, exits, report, serve, sweep, train
@@ -62,7 +61,3 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
         except BaseException as exc:  # noqa: BLE001 - every failure ends as one line and an exit code
             return exits.failed(exc, launcher_run_id, debug)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
