@@ -1,5 +1,5 @@
 """`freeze-study sweep` and `freeze-study worker`: create or join a sweep, train its queued grid points, and say
-how it stands; the sweep itself writes the report and registers its choice when it ends (`sweep.finish`)."""
+how it stands; the sweep itself writes the report and registers its choice when it ends (`sweep.closing.finish`)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _done(result, args: argparse.Namespace, name: str) -> int:
-    """Say how the sweep stands; the sweep's end (report, registration) is `sweep.finish`'s."""
+    """Say how the sweep stands; the sweep's end (report, registration) is `sweep.closing.finish`'s."""
     from freeze_study.sweep import finish
 
     print(

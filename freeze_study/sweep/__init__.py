@@ -1,9 +1,9 @@
 """The freeze grid run by any number of workers: the entry points (`runner`), planning the queue once
 (`planner`), taking and training points (`worker`), noticing lost workers (`heartbeat`), where the
 study lives and who may change it (`storage`), and what happens when it ends: the report and the
-registration (`finish`).
+registration (`closing`).
 
-`run_sweep`, `run_worker`, `SweepResult` and `finish`'s functions are imported on first use:
+`run_sweep`, `run_worker`, `SweepResult` and `closing`'s functions are imported on first use:
 planning needs no training stack (torch, Lightning), so a process that only plans starts in a second.
 """
 
@@ -18,7 +18,7 @@ def __getattr__(name: str):
 
         return getattr(runner, name)
     if name in ("finish", "register_choice", "report_sweep"):
-        from freeze_study.sweep import finish
+        from freeze_study.sweep import closing
 
-        return getattr(finish, name)
+        return getattr(closing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

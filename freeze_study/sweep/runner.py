@@ -3,7 +3,7 @@
 `freeze-study sweep --levels 0,1,2,3,4 --seeds 42` (or `make sweep`) creates the sweep, or
 joins it when the same command runs elsewhere; `freeze-study worker --storage URL` joins
 an existing sweep with the config its study stores; the worker that closes it writes the report and
-registers the choice (`finish`). Running either again resumes: MLflow
+registers the choice (`closing.finish`). Running either again resumes: MLflow
 is the record of what is done, so only grid points without a FINISHED child are queued,
 failed points are retried, and the parent run is reused. Several workers need a
 PostgreSQL storage (`planner`, `storage`); each point is trained once (`worker`), and a
