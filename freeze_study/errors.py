@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import traceback
 
+from mlflow.exceptions import MlflowException
+
 from freeze_study.text import one_line, shown
 
 TRACEBACK_CHARS = 6000  # of a bug's traceback kept in a run's `error` tag (MLflow keeps 8000 per tag)
@@ -33,8 +35,19 @@ LOADER_HINT = "; try --num-workers 0, or give the machine more shared memory (e.
 
 
 def is_expected(exc: BaseException) -> bool:
-    """An error the user can fix (said in one line), as opposed to a bug (whose traceback matters)."""
-    return isinstance(exc, ExpectedError | KeyboardInterrupt) or is_loader_failure(exc)
+    """An error the user can fix, as opposed to a bug (whose traceback matters): ours (`ExpectedError`), an
+    interrupt, the machine's (DataLoader workers), the tracking store's (an MLflow error), a file system error
+    that names its file. The one definition behind both the exit code (2) and the run's `error` tag (no traceback)."""
+    if isinstance(exc, ExpectedError | KeyboardInterrupt):
+        return True
+    if isinstance(exc, OSError):
+        return bool(exc.filename)
+    return is_loader_failure(exc) or from_store(exc)
+
+
+def from_store(exc: BaseException) -> bool:
+    """An MLflow error (the tracking store refused or could not be reached), not one of ours."""
+    return isinstance(exc, MlflowException) and not isinstance(exc, ExpectedError)
 
 
 def is_loader_failure(exc: BaseException) -> bool:

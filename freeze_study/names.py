@@ -28,7 +28,6 @@ RESOLVED_ACCELERATOR_PARAM, RESOLVED_PRECISION_PARAM = "resolved_accelerator", "
 FP32_PRECISION, AUTOCAST_DTYPES = "32-true", {"16-mixed": "float16", "bf16-mixed": "bfloat16"}
 RESOLVED_MEMORY_FORMAT_PARAM = "resolved_memory_format"  # channels_last or contiguous, as `memory_format=auto` chose
 LEVELS_PARAM, SEEDS_PARAM, GRID_SIZE_PARAM = "levels", "seeds", "grid_size"  # on a sweep's parent run
-EXPERIMENT_FIELD = "experiment"  # a TrainConfig field that is a place, not a setting: never in the sweep key
 WEIGHTS_PARAM, DATA_PARAM, EPOCHS_PARAM = "weights", "data", "epochs"  # TrainConfig fields the report reads
 WEIGHTS_SHA256_PARAM = "weights_sha256"  # the starting weights file's SHA-256, when --weights is a file
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import freeze_study.names as N
-from freeze_study.bench import BenchConfig, format_sweep, format_table, run_bench, run_sweep_bench
+from freeze_study.bench import format_sweep, format_table, run_bench, run_sweep_bench
 from freeze_study.cli import main
-from freeze_study.config import TrainConfig
+from freeze_study.config import BenchConfig, TrainConfig
 from tests.helpers import TINY_IMAGE_SIZE
 
 

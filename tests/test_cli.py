@@ -168,3 +168,48 @@ def test_warnings_and_errors_are_one_line_each_on_the_terminal(store, tiny_confi
     ours = [line for line in done.stderr.splitlines() if " INFO mlflow" not in line]
     assert ours[0].startswith("warning: skipped 1 entries in ") and ours[0].endswith("train/notes.txt)")
     assert ours[1].startswith("freeze-study: error: cannot decode image ") and len(ours) == 2
+
+
+def test_a_file_system_error_naming_its_file_is_expected_in_the_exit_code_and_in_the_runs_tag(capsys):
+    """One definition (`errors.is_expected`): exit 2 on the terminal, and no traceback in the run's `error` tag."""
+    from freeze_study.cli.exits import EXPECTED, failed
+    from freeze_study.tracking.runs import error_tag
+
+    exc = FileNotFoundError(2, "No such file or directory", "/data/missing.jpg")
+    assert failed(exc, None, debug=False) == EXPECTED == 2
+    assert capsys.readouterr().err == "freeze-study: error: [Errno 2] No such file or directory: '/data/missing.jpg'\n"
+    assert error_tag(exc) == "FileNotFoundError: [Errno 2] No such file or directory: '/data/missing.jpg'"
+    nameless = OSError("something went wrong")  # names no file: a bug, its traceback kept
+    assert failed(nameless, None, debug=False) == 1 and error_tag(nameless).startswith(
+        "OSError: something went wrong\n\n"
+    )
+
+
+def test_train_and_worker_take_every_spelling_of_a_whole_number_alike():
+    """A worker's own settings are flags built from the same config fields as `train`'s: '2.0' is 2 for both,
+    and a fraction is refused by name by both."""
+    from freeze_study.cli import train_config, worker_config
+    from freeze_study.config import ConfigError, SweepConfig
+
+    parse = build_parser().parse_args
+    train = train_config(parse(["train", "--num-workers", "2.0"]))
+    worker = worker_config(parse(["worker", "--storage", "sqlite:///x.db", "--num-workers", "2.0"]))
+    joined = SweepConfig.from_attrs(SweepConfig().to_attrs(), worker.storage, "s", **worker.local)
+    assert train.num_workers == joined.train.num_workers == 2 and type(joined.train.num_workers) is int
+    assert worker.local["cache_dir"] is None  # not given: the sweep's
+    message = "invalid num_workers=2.5: must be a whole number, 0 or more"
+    with pytest.raises(ConfigError, match=message):
+        train_config(parse(["train", "--num-workers", "2.5"]))
+    worker = worker_config(parse(["worker", "--storage", "sqlite:///x.db", "--num-workers", "2.5"]))
+    with pytest.raises(ConfigError, match=message):
+        SweepConfig.from_attrs(SweepConfig().to_attrs(), worker.storage, "s", **worker.local)
+
+
+def test_the_worker_needs_its_storage_and_says_its_settings_default_to_the_sweeps():
+    worker = subcommands()["worker"]
+    flags = {a.dest: a for a in worker._actions}
+    assert flags["storage"].required and flags["study"].option_strings == ["--study"]
+    assert flags["num_workers"].default is None and flags["num_workers"].help.endswith("(default: the sweep's)")
+    assert "epochs" not in flags  # the sweep's, read from its study
+    with pytest.raises(Exception, match="the following arguments are required: --storage"):
+        build_parser().parse_args(["worker"])

@@ -1,5 +1,5 @@
-"""The package's shape: imports point one way (command line → benchmarks → jobs → training → parts → names),
-no cycles."""
+"""The package's shape: imports point one way (command line → benchmarks → sweep → serving → report → training →
+parts → names), no cycles."""
 
 from __future__ import annotations
 
@@ -21,13 +21,12 @@ LAYERS = {
     "tracking": 3,
     "cache": 4,
     "training": 5,
-    "sweep": 6,
     "report": 6,
-    "bench": 7,  # benchmarks whole sweeps
-    "exits": 6,
     "serve": 7,  # registers the report's choice
-    "cli": 8,
-    "__main__": 9,
+    "sweep": 8,  # owns what happens when a sweep ends: its report and its registration
+    "bench": 9,  # benchmarks whole sweeps
+    "cli": 10,  # one small module per command group, and how a failure exits (`cli.exits`)
+    "__main__": 11,
 }
 
 

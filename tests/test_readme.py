@@ -68,7 +68,7 @@ COMMANDS: dict[str, str | None] = {
     ".venv/bin/freeze-study worker --storage postgresql://freeze_study@server.lan:5432/optuna": OTHER_HOST,
     "make worker": STACK,
     "MLFLOW_TRACKING_URI=http://127.0.0.1:5000 PGPASSFILE=$PWD/.stack/pgpass .venv/bin/python -m "
-    "freeze_study.sweep.bench --storage postgresql://freeze_study@127.0.0.1:5432/optuna": (
+    "freeze_study.bench.workers --storage postgresql://freeze_study@127.0.0.1:5432/optuna": (
         "needs `make server` on fixed ports and takes about 25 minutes; tests/test_workers.py covers the workers"
     ),
     "make worker STORAGE=postgresql://freeze_study@server.lan:5432/optuna TRACKING=http://server.lan:5000": OTHER_HOST,

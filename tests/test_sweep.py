@@ -93,11 +93,6 @@ def test_changed_training_config_is_a_new_sweep():
     assert base.key() != SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3, image_size=64)).key()
 
 
-def test_a_sweep_recorded_before_image_size_keeps_its_key():
-    """`image_size` at its default stays out of the key: the key computed before the setting existed."""
-    assert SweepConfig(levels=(0, 1), train=TrainConfig(epochs=3)).key() == "2d23e021e7a4"
-
-
 @pytest.mark.parametrize(
     ("flag", "value", "message"), [("--levels", "0,5", "invalid levels=0,5"), ("--seeds", "1,1", "invalid seeds")]
 )

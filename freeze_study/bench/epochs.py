@@ -19,8 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import freeze_study.names as N
-from freeze_study.bench.config import BenchConfig
-from freeze_study.config import TrainConfig
+from freeze_study.config import BenchConfig, TrainConfig
 
 
 def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:

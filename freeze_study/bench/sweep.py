@@ -26,9 +26,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import freeze_study.names as N
-from freeze_study.bench.config import BenchConfig
 from freeze_study.bench.limits import layout_seconds, level_flops, matmul_rate
-from freeze_study.config import SweepConfig
+from freeze_study.config import BenchConfig, SweepConfig
 
 MODES = {"original": {"feature_cache": "off", "memory_format": "contiguous"}, "cached": {"feature_cache": "on"}}
 # What each phase's runs record, summed over its runs; the parent's cache_build_s is the one-pass build.

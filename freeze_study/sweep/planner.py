@@ -27,7 +27,7 @@ from freeze_study import tracking
 from freeze_study.config import HOST_SETTINGS, SweepConfig
 from freeze_study.scratch import remove_orphans, scratch_roots
 from freeze_study.sweep.heartbeat import LostTrials, lost_reason
-from freeze_study.sweep.storage import Storage, StorageError
+from freeze_study.sweep.storage import Storage, StorageError, default_optuna_storage, redact
 from freeze_study.tracking import sweeps
 
 
@@ -58,7 +58,7 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
 
     Raises StorageError (one line) for an unusable storage or a study that holds another sweep.
     """
-    url = cfg.storage or tracking.default_optuna_storage()
+    url = cfg.storage or default_optuna_storage()
     storage = Storage(url, mlflow.get_tracking_uri())
     try:
         if launcher_run_id:
@@ -75,7 +75,7 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
                 study, created = optuna.load_study(study_name=name, storage=plain), False
             stored = study.user_attrs.get(N.SWEEP_CONFIG_ATTR)
             if stored and SweepConfig.from_attrs(stored, url, name).key() != cfg.key():
-                raise StorageError(f"study {name!r} in {tracking.redact(url)} holds another sweep: choose another name")
+                raise StorageError(f"study {name!r} in {redact(url)} holds another sweep: choose another name")
             parent_id = study.user_attrs.get(N.PARENT_RUN_ATTR)
             new = parent_id is None
             if new:
@@ -88,7 +88,7 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
             shared = SweepConfig.from_attrs(study.user_attrs[N.SWEEP_CONFIG_ATTR], url, name, **local)
             if new or N.STUDY_NAME_TAG not in mlflow.MlflowClient().get_run(parent_id).data.tags:
                 try:  # the config every worker trains with; StoreError when the artifacts cannot be written
-                    sweeps.describe_parent(parent_id, shared, name, url)
+                    sweeps.describe_parent(parent_id, shared, name, redact(url))
                 except BaseException as exc:
                     tracking.mark_failed(parent_id, exc, quiet=True)
                     raise
@@ -107,7 +107,7 @@ def join(url: str, name: str | None, local: dict, say: Callable[[str], None] = p
     storage = Storage(url, mlflow.get_tracking_uri())
     try:
         names = optuna.get_all_study_names(storage.rdb())
-        where = tracking.redact(url)
+        where = redact(url)
         if not names:
             raise StorageError(f"no sweep in {where}: start one with `freeze-study sweep ... --storage {where}`")
         if name is None and len(names) > 1:

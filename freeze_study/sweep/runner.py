@@ -2,7 +2,8 @@
 
 `freeze-study sweep --levels 0,1,2,3,4 --seeds 42` (or `make sweep`) creates the sweep, or
 joins it when the same command runs elsewhere; `freeze-study worker --storage URL` joins
-an existing sweep with the config its study stores. Running either again resumes: MLflow
+an existing sweep with the config its study stores; the worker that closes it writes the report and
+registers the choice (`closing.finish`). Running either again resumes: MLflow
 is the record of what is done, so only grid points without a FINISHED child are queued,
 failed points are retried, and the parent run is reused. Several workers need a
 PostgreSQL storage (`planner`, `storage`); each point is trained once (`worker`), and a
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import mlflow
 
-from freeze_study.config import SweepConfig
+from freeze_study.config import SweepConfig, WorkerConfig
 from freeze_study.sweep import planner
 from freeze_study.sweep.worker import Progress, work
 
@@ -54,12 +55,10 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run
     return _result(planner.plan(cfg, launcher_run_id, say), say)
 
 
-def run_worker(
-    storage: str, study_name: str | None = None, local: dict | None = None, say: Callable[[str], None] = print
-) -> SweepResult:
-    """Join the sweep `study_name` in `storage` (default: its only study) and train queued points until none
-    is left. `local`: this host's own settings (e.g. num_workers), else the study's."""
-    return _result(planner.join(storage, study_name, local or {}, say), say)
+def run_worker(cfg: WorkerConfig, say: Callable[[str], None] = print) -> SweepResult:
+    """Join the sweep `cfg.study` in `cfg.storage` (default: its only study) and train queued points until none
+    is left, with this host's own settings (`cfg.local`) where given, else the study's."""
+    return _result(planner.join(cfg.storage, cfg.study, cfg.local, say), say)
 
 
 def _result(plan: planner.Plan, say: Callable[[str], None]) -> SweepResult:

@@ -22,16 +22,32 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mlflow
 import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from freeze_study.errors import ExpectedError
-from freeze_study.tracking import redact
 
 MANY_WORKERS_HINT = "for several workers use --storage postgresql://USER@HOST/optuna (README: Many machines)"
 _MLFLOW_TABLES = {"experiments", "runs", "metrics", "alembic_version"}
+
+
+def default_optuna_storage() -> str:
+    """`optuna.db` beside a SQLite MLflow store, else in the working directory (one writer at a time)."""
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return f"sqlite:///{os.path.join(os.path.dirname(uri[len('sqlite:///') :]), 'optuna.db')}"
+    return "sqlite:///optuna.db"
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password, fit for a tag or a message."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL (e.g. a journal file)
+        return url
 
 
 class StorageError(ExpectedError, ValueError):

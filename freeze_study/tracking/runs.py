@@ -170,21 +170,3 @@ def child_runs(client: mlflow.MlflowClient, parent_id: str, status: str | None =
         token = page.token
         if not token:
             return runs
-
-
-def default_optuna_storage() -> str:
-    """`optuna.db` beside a SQLite MLflow store, else in the working directory (one writer at a time)."""
-    uri = mlflow.get_tracking_uri()
-    if uri.startswith("sqlite:///"):
-        return f"sqlite:///{os.path.join(os.path.dirname(uri[len('sqlite:///') :]), 'optuna.db')}"
-    return "sqlite:///optuna.db"
-
-
-def redact(url: str) -> str:
-    """A storage URL without its password, fit for a tag."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL (e.g. a journal file)
-        return url

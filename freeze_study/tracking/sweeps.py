@@ -21,7 +21,6 @@ from freeze_study.tracking.runs import (
     clear_failure,
     error_tag,
     mark_failed,
-    redact,
     set_status,
 )
 from freeze_study.tracking.store import StoreError, use_experiment
@@ -73,10 +72,11 @@ def joined(launcher_run_id: str | None, parent_id: str) -> None:
         mlflow.MlflowClient().set_tag(launcher_run_id, N.RESUMED_TAG, parent_id)
 
 
-def describe_parent(parent_id: str, cfg: SweepConfig, study_name: str, storage: str) -> None:
+def describe_parent(parent_id: str, cfg: SweepConfig, study_name: str, storage_shown: str) -> None:
     """The grid and shared config as params within MLflow's limits (those `mlflow run` logged already are kept)
     and the whole grid as an artifact, written first: StoreError when this client cannot write the parent's
-    artifacts, before any point trains. The study's name and storage as tags."""
+    artifacts, before any point trains. The study's name and storage (`storage_shown`: its URL without the
+    password) as tags."""
     client = mlflow.MlflowClient()
     try:
         client.log_dict(parent_id, {"levels": list(cfg.levels), "seeds": list(cfg.seeds)}, N.GRID_ARTIFACT)
@@ -88,7 +88,7 @@ def describe_parent(parent_id: str, cfg: SweepConfig, study_name: str, storage: 
             "mlflow server --artifacts-destination DIR serves them for its clients)"
         ) from None
     client.set_tag(parent_id, N.STUDY_NAME_TAG, study_name)
-    client.set_tag(parent_id, N.STORAGE_TAG, redact(storage))
+    client.set_tag(parent_id, N.STORAGE_TAG, storage_shown)
     existing = client.get_run(parent_id).data.params
     params = {
         N.LEVELS_PARAM: ",".join(map(str, cfg.levels)),

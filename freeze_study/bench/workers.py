@@ -2,7 +2,7 @@
 
     make server      # the local stack; then, with the variables it prints:
     MLFLOW_TRACKING_URI=http://127.0.0.1:5000 PGPASSFILE=.stack/pgpass \\
-        .venv/bin/python -m freeze_study.sweep.bench --storage postgresql://freeze_study@127.0.0.1:5432/optuna
+        .venv/bin/python -m freeze_study.bench.workers --storage postgresql://freeze_study@127.0.0.1:5432/optuna
 
 Each W runs a new sweep of `--points` grid points at freeze=4 (cached features, a tiny
 generated image folder, one epoch, random init) and reads back from the stores: the time
@@ -156,7 +156,7 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark for each W, print the table, write the rows as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m freeze_study.sweep.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m freeze_study.bench.workers", description=__doc__.splitlines()[0])
     parser.add_argument("--storage", required=True, help="a PostgreSQL Optuna storage URL (the local stack's)")
     parser.add_argument("--workers", default="1,2,4,8", help="worker counts, comma-separated (default: 1,2,4,8)")
     parser.add_argument("--points", type=int, default=40, help="grid points per sweep (default: 40)")

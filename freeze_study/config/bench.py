@@ -1,11 +1,13 @@
-"""What a benchmark runs: which levels, how many epochs, on how much data, per level or as a whole sweep."""
+"""What a benchmark runs: which levels, how many epochs, on how much data, per level or as a whole sweep
+(`freeze-study bench`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import freeze_study.names as N
-from freeze_study.config import INT_MAX, SEED_MAX, ConfigError, TrainConfig, option, whole_field, whole_list
+from freeze_study.config.fields import INT_MAX, SEED_MAX, ConfigError, option, whole_field, whole_list
+from freeze_study.config.train import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import mlflow
 
 from freeze_study import errors, tracking
-from freeze_study.errors import ExpectedError, reason
+from freeze_study.errors import reason
 from freeze_study.names import RUNNING
 from freeze_study.text import one_line, shown
 
@@ -49,8 +49,8 @@ def failed(exc: BaseException, launcher_run_id: str | None, debug: bool) -> int:
     if isinstance(exc, KeyboardInterrupt):
         print(f"freeze-study: interrupted ({one_line(exc) or 'Ctrl-C'})", file=sys.stderr)
         return INTERRUPTED
-    if is_expected(exc):
-        store = f"the tracking store {mlflow.get_tracking_uri()}: " if _from_store(exc) else ""
+    if errors.is_expected(exc):
+        store = f"the tracking store {mlflow.get_tracking_uri()}: " if errors.from_store(exc) else ""
         hint = errors.LOADER_HINT if errors.is_loader_failure(exc) else ""
         print(f"freeze-study: error: {store}{errors.message_of(exc)}{hint}", file=sys.stderr)
         return EXPECTED
@@ -62,18 +62,6 @@ def failed(exc: BaseException, launcher_run_id: str | None, debug: bool) -> int:
         file=sys.stderr,
     )
     return BUG
-
-
-def is_expected(exc: BaseException) -> bool:
-    """Failures the user can act on: ours, the machine's, the tracking store's, a file system error that
-    names its file."""
-    if isinstance(exc, OSError):
-        return bool(exc.filename)
-    return errors.is_expected(exc) or _from_store(exc)
-
-
-def _from_store(exc: BaseException) -> bool:
-    return isinstance(exc, mlflow.exceptions.MlflowException) and not isinstance(exc, ExpectedError)
 
 
 def _fail_launcher(run_id: str | None, exc: BaseException) -> None:
