@@ -37,7 +37,7 @@ import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.config import TrainConfig
 from freeze_study.data import load_data
-from freeze_study.model import frozen_stages_param
+from freeze_study.levels import frozen_stages_param
 from freeze_study.tracking import record
 from freeze_study.training.evaluate import Predictions, confusion, scores
 

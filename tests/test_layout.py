@@ -13,6 +13,7 @@ PACKAGE = PROJECT / "freeze_study"
 LAYERS = {
     "names": 0,
     "text": 0,
+    "levels": 1,  # what freeze level K freezes and is called: pure, so the report names levels without torch
     "errors": 1,
     "config": 2,
     "scratch": 2,  # names of temporary files, used by cache, training and sweep

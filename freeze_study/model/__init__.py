@@ -1,5 +1,5 @@
-"""The network: torchvision's ResNet18 with its starting weights (`resnet`), what freeze level K
-means (`levels`), and the network cut into a frozen prefix and a trainable suffix (`freezing`)."""
+"""The network: torchvision's ResNet18 with its starting weights (`resnet`), and the network cut at a freeze
+level into a frozen prefix and a trainable suffix (`freezing`). What a level is called: `freeze_study.levels`."""
 
 from freeze_study.model.freezing import (
     FrozenCut,
@@ -9,7 +9,6 @@ from freeze_study.model.freezing import (
     level_steps,
     stage_modules,
 )
-from freeze_study.model.levels import frozen_stages, frozen_stages_param, level_name
 from freeze_study.model.resnet import WeightsError, build_resnet18, export_model, weights_file, weights_sha256
 
 __all__ = [
@@ -20,9 +19,6 @@ __all__ = [
     "freeze_at_level",
     "export_model",
     "freeze_prefix",
-    "frozen_stages",
-    "frozen_stages_param",
-    "level_name",
     "level_steps",
     "stage_modules",
     "weights_file",

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from torch import nn
 from torchvision.models import ResNet
 
-from freeze_study.model.levels import frozen_stages
+from freeze_study.levels import frozen_stages
 from freeze_study.names import STAGES
 
 # torchvision attribute names of each stage's modules, in forward order.

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 import freeze_study.names as N
-from freeze_study.model.levels import level_name
+from freeze_study.levels import level_name
 from freeze_study.report.columns import EPOCH, FREEZE, METRIC, RUN_ID, SEED, VALUE
 
 DPI = 120

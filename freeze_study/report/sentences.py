@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 import freeze_study.names as N
-from freeze_study.model.levels import level_name
+from freeze_study.levels import level_name
 from freeze_study.report import stats
 from freeze_study.report.columns import FREEZE
 from freeze_study.report.selection import WITHIN_NOISE, Selection

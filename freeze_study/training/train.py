@@ -23,7 +23,8 @@ from freeze_study import tracking
 from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, file_sha256, load_data
-from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
+from freeze_study.levels import frozen_stages_param
+from freeze_study.model import count_params, export_model, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
     DATA_CHECK_TIME,
