@@ -22,8 +22,8 @@ LAYERS = {
     "tracking": 3,
     "cache": 4,
     "training": 5,
+    "report": 5,  # reads runs back and chooses a level: the sweep's parent summary (6) uses that one choice
     "sweep": 6,
-    "report": 6,
     "bench": 7,  # benchmarks whole sweeps
     "exits": 6,
     "serve": 7,  # registers the report's choice

@@ -4,9 +4,8 @@ validation (`selection`), summarise it with its uncertainty (`stats`, `summary`,
 and TensorBoard (`viewers`)."""
 
 from freeze_study.report.render import write_report
-from freeze_study.report.selection import Selection, recommend, rule_text, select_level
-from freeze_study.report.sentences import findings
-from freeze_study.report.store import ReportError, Sweep, latest_sweep, load_runs, load_sweep, resolve_sweep
+from freeze_study.report.selection import Selection, rule_text, select_level
+from freeze_study.report.store import ReportError, Sweep, latest_sweep, load_sweep, resolve_sweep
 from freeze_study.report.summary import summarize
 from freeze_study.report.viewers import download_event_files, tensorboard_command, ui_command, ui_pages
 
@@ -15,11 +14,8 @@ __all__ = [
     "Selection",
     "Sweep",
     "download_event_files",
-    "findings",
     "latest_sweep",
-    "load_runs",
     "load_sweep",
-    "recommend",
     "resolve_sweep",
     "rule_text",
     "select_level",

@@ -16,6 +16,7 @@ import mlflow
 import pandas as pd
 
 import freeze_study.names as N
+from freeze_study import tracking
 from freeze_study.report.columns import CLASS, CORRECT, FREEZE, RUN_ID, SCORE, SEED, SPLIT, VALUE
 
 PREDICTION_COLUMNS = [RUN_ID, FREEZE, SEED, SPLIT, N.IMAGE_COL, N.TRUE_COL, N.PREDICTED_COL, CORRECT]
@@ -43,12 +44,13 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
                     table = table[[N.IMAGE_COL, N.TRUE_COL, N.PREDICTED_COL]]
                 except (ValueError, KeyError):  # not a prediction table: as if there were none
                     continue
+                freeze, seed = tracking.sweeps.grid_point(run)
                 frames.append(
                     table.assign(
                         **{
                             RUN_ID: run_id,
-                            FREEZE: int(run.data.params[FREEZE]),
-                            SEED: int(run.data.params[SEED]),
+                            FREEZE: freeze,
+                            SEED: seed,
                             SPLIT: split,
                             CORRECT: table[N.TRUE_COL] == table[N.PREDICTED_COL],
                         }

@@ -140,8 +140,3 @@ def costs(summary: pd.DataFrame) -> list[str]:
             "spread there, and the interval covers only the sampling of the test images (Wilson)."
         )
     return out
-
-
-def findings(summary: pd.DataFrame, selection: Selection, comparisons: pd.DataFrame) -> list[str]:
-    """All the findings, in report order."""
-    return recommendation(summary, selection) + noise(summary, comparisons, selection) + costs(summary)

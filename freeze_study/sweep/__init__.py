@@ -1,14 +1,15 @@
 """The freeze grid run by any number of workers: the entry points (`runner`), planning the queue once
 (`planner`), taking and training points (`worker`), noticing lost workers (`heartbeat`), where the
-study lives and who may change it (`storage`), and the coordination benchmark (`bench`).
+study lives and who may change it (`storage`), what its parent run shows when it ends (`summary`), and the
+coordination benchmark (`bench`).
 
-`run_sweep`, `run_worker` and `SweepResult` are imported on first use: planning needs no
+`run_sweep`, `run_worker`, `SweepResult` and `summarize_parent` are imported on first use: planning needs no
 training stack (torch, Lightning), so a process that only plans starts in a second.
 """
 
 from freeze_study.sweep.storage import StorageError
 
-__all__ = ["StorageError", "SweepResult", "run_sweep", "run_worker"]
+__all__ = ["StorageError", "SweepResult", "run_sweep", "run_worker", "summarize_parent"]
 
 
 def __getattr__(name: str):
@@ -16,4 +17,8 @@ def __getattr__(name: str):
         from freeze_study.sweep import runner
 
         return getattr(runner, name)
+    if name == "summarize_parent":
+        from freeze_study.sweep.summary import summarize_parent
+
+        return summarize_parent
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

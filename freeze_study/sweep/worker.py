@@ -24,7 +24,8 @@ from freeze_study.data import DataError
 from freeze_study.errors import reason
 from freeze_study.sweep.heartbeat import Heartbeat, beat_age, finished_late, lost_reason, worker_id
 from freeze_study.sweep.planner import Plan, end_lost_runs, point_of
-from freeze_study.tracking import StoreError, sweep_summary, sweeps
+from freeze_study.sweep.summary import summarize_parent
+from freeze_study.tracking import StoreError, sweeps
 from freeze_study.training import TrainResult, share_features, train
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING)
@@ -179,7 +180,7 @@ def _settle(plan: Plan, progress: Progress) -> Progress:
         waiting = sum(t.state == TrialState.WAITING for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if not (waiting or running):
-            sweep_summary.summarize_parent(plan.parent_id)  # metrics and description the MLflow UI shows
+            summarize_parent(plan.parent_id)  # metrics and description the MLflow UI shows
         closed = sweeps.settle_parent(plan.parent_id, bool(waiting or running), failures, len(plan.cfg.grid))
     return dataclasses.replace(
         progress,

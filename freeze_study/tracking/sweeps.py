@@ -8,8 +8,10 @@ MLflow is the record of which points are done. Each child names the worker that 
 
 from __future__ import annotations
 
+import time
+
 import mlflow
-from mlflow.entities import Param
+from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 import freeze_study.names as N
@@ -108,6 +110,21 @@ def child_tags(point_name: str, study_name: str, trial_number: int, worker: str)
         N.TRIAL_NUMBER_TAG: str(trial_number),
         N.WORKER_TAG: worker,
     }
+
+
+def grid_point(run) -> tuple[int, int]:
+    """(freeze, seed) of a child run (an MLflow `Run`), read from its params: the one place they are parsed."""
+    params = run.data.params
+    return int(float(params[N.FREEZE_PARAM])), int(float(params[N.SEED_PARAM]))
+
+
+def log_summary(parent_id: str, metrics: dict[str, float], note: str) -> None:
+    """Log a sweep's summary metrics on its parent at step 0 (the UI's chart view draws them as bars with their
+    values) and set its description (Markdown)."""
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(parent_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+    client.set_tag(parent_id, N.NOTE_TAG, note)
 
 
 def finished_points(parent_id: str) -> set[str]:
