@@ -24,7 +24,7 @@ from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, file_sha256, load_data
 from freeze_study.levels import frozen_stages_param
-from freeze_study.model import count_params, export_model, weights_sha256
+from freeze_study.model import Device, count_params, export_model, resolve_device, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
     DATA_CHECK_TIME,
@@ -54,7 +54,6 @@ from freeze_study.names import (
 from freeze_study.scratch import scratch_dir
 from freeze_study.training import evaluate
 from freeze_study.training.best import BestWeights
-from freeze_study.training.device import Device, resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
 
