@@ -92,16 +92,8 @@ def train(
         tags,
         system_metrics=cfg.system_metrics == "on",
     ) as active:
-        tracking.record.params(
-            {
-                **cfg.params(),
-                RESOLVED_ACCELERATOR_PARAM: device.accelerator,
-                RESOLVED_PRECISION_PARAM: device.precision,
-                RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
-                PREPROCESSING_PARAM: PREPROCESSING,
-                FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
-            }
-        )
+        params = run_params(cfg, device)  # MLflow's params and TensorBoard's hparams: the same, built once
+        tracking.record.params({k: str(v) for k, v in params.items()})
         tracking.record.config(dataclasses.asdict(cfg))  # the first artifact: an unwritable store fails here
         tracking.record.source_commit()
         clock = _Clock()
@@ -116,6 +108,7 @@ def train(
             board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill, memo)
             if digest := weights_sha256(cfg.weights, partial(file_sha256, memo=memo)):  # which weights, exactly
+                params[WEIGHTS_SHA256_PARAM] = digest
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
             if memo:
                 memo.close()  # everything the run checks and hashes is done
@@ -139,7 +132,7 @@ def train(
             evidence = [evaluate.split_predictions(outputs[s], data, s) for s in EVALUATED_SPLITS]
             val_acc = run.module.history[best_epoch][VAL_ACC]
             results = {VAL_ACC: val_acc, TEST_ACC: test[TEST_ACC], FIT_TIME: fit_time}
-            board.log_hyperparams(_hparams(cfg, device), {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
+            board.log_hyperparams(params, {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
             board.finalize("success")
             tracking.record.tensorboard(board_dir)
         with clock(EVIDENCE_LOG_TIME):
@@ -189,12 +182,14 @@ class _Clock:
             self.seconds[name] = time.perf_counter() - start
 
 
-def _hparams(cfg: TrainConfig, device: Device) -> dict[str, object]:
-    """The config as TensorBoard hparams (typed, so numbers are numbers in its HParams view), plus what was resolved."""
-    values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
+def run_params(cfg: TrainConfig, device: Device) -> dict[str, object]:
+    """A run's params: the whole config (None values left out) plus what was resolved from it, typed (numbers stay
+    numbers in TensorBoard's HParams view; MLflow logs them as text)."""
     return {
-        **values,
+        **{k: v for k, v in dataclasses.asdict(cfg).items() if v is not None},
         RESOLVED_ACCELERATOR_PARAM: device.accelerator,
         RESOLVED_PRECISION_PARAM: device.precision,
+        RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
+        PREPROCESSING_PARAM: PREPROCESSING,
         FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
     }
