@@ -12,13 +12,13 @@ import pytest
 import freeze_study.names as N
 from freeze_study.report import (
     ReportError,
-    latest_sweep,
     load_sweep,
     resolve_sweep,
     select_level,
     summarize,
     write_report,
 )
+from freeze_study.tracking.sweeps import latest_sweep
 from tests.helpers import EPOCHS, N_TEST, N_VAL, TOTAL, TRAINABLE, curve, log_child, md_table, new_parent
 
 # (freeze, seed): test_acc, fit_time_s, best_epoch, val_acc at epoch 0 (val_acc rises 0.05 per epoch)

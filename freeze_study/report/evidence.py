@@ -6,10 +6,7 @@ logged before that have none, and the report then says what it cannot compute wi
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -30,7 +27,7 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
     Runs (MLflow `Run` objects) without a readable prediction table for a split have no rows for it.
     """
     frames = []
-    with _no_progress_bars(), tempfile.TemporaryDirectory(prefix="freeze-study-report-") as tmp:
+    with tracking.quiet_downloads(), tempfile.TemporaryDirectory(prefix="freeze-study-report-") as tmp:
         for run in runs:
             run_id = run.info.run_id
             present = {a.path for a in client.list_artifacts(run_id, N.EVALUATION_ARTIFACT)}
@@ -59,22 +56,6 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
     return pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
-
-
-@contextlib.contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """No 'Downloading artifacts' bar per table (MLflow's own switch), unless the user set it."""
-    if _PROGRESS_ENV in os.environ:
-        yield
-        return
-    os.environ[_PROGRESS_ENV] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(_PROGRESS_ENV, None)
-
-
-_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def class_scores(runs: list) -> pd.DataFrame:

@@ -25,24 +25,10 @@ class ReportError(ExpectedError, ValueError):
     """No sweep to report on, or a sweep with nothing finished; the message says which."""
 
 
-def latest_sweep(client: mlflow.MlflowClient, experiment_name: str) -> str | None:
-    """The id of the newest sweep parent run (by start time) in the experiment, or None."""
-    exp = client.get_experiment_by_name(experiment_name)
-    if exp is None:
-        return None
-    runs = client.search_runs(
-        [exp.experiment_id],
-        f"tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0].info.run_id if runs else None
-
-
 def resolve_sweep(client: mlflow.MlflowClient, experiment_name: str, sweep_id: str | None = None) -> str:
     """The sweep to report on: `sweep_id` checked to be a sweep parent, else the experiment's newest."""
     if sweep_id is None:
-        found = latest_sweep(client, experiment_name)
+        found = tracking.sweeps.latest_sweep(client, experiment_name)
         if found is None:
             raise ReportError(f"no sweep runs in experiment '{experiment_name}' (run `freeze-study sweep` first)")
         return found

@@ -5,6 +5,7 @@ how a worker reaches a shared tracking server (`server`) and the MLflow UI's add
 registered models read back without leaving a copy behind (`models`)."""
 
 from freeze_study.tracking import record, sweeps, ui
+from freeze_study.tracking.models import quiet_downloads
 from freeze_study.tracking.runs import (
     autolog_safe,
     child_runs,
@@ -32,6 +33,7 @@ __all__ = [
     "log_metrics",
     "mark_failed",
     "mark_model_training",
+    "quiet_downloads",
     "record",
     "redact",
     "run",

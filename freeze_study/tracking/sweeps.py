@@ -127,6 +127,20 @@ def log_summary(parent_id: str, metrics: dict[str, float], note: str) -> None:
     client.set_tag(parent_id, N.NOTE_TAG, note)
 
 
+def latest_sweep(client: mlflow.MlflowClient, experiment_name: str) -> str | None:
+    """The id of the newest sweep parent run (by start time) in the experiment, or None."""
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        f"tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def finished_points(parent_id: str) -> set[str]:
     """Grid-point names that have a FINISHED child run under the parent."""
     client = mlflow.MlflowClient()
