@@ -37,6 +37,16 @@ def sweep_run_name(cfg: SweepConfig) -> str:
     return fits(name, MAX_RUN_NAME, f"… ({len(cfg.seeds)} seeds)")
 
 
+def experiment_of(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
+    """The id of the sweep's experiment: that of the run `mlflow run -e sweep` made (`launcher_run_id`), else
+    `cfg`'s, created (and tagged as model training) when it does not exist yet."""
+    client = mlflow.MlflowClient()
+    if launcher_run_id:
+        return client.get_run(launcher_run_id).info.experiment_id
+    use_experiment(cfg.train.experiment_name())
+    return client.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
+
+
 def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
     """The sweep's parent run id: the oldest parent with the same key, else a new one.
 
@@ -46,11 +56,7 @@ def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) 
     one call, so a crash never leaves a parent that cannot be found again.
     """
     client = mlflow.MlflowClient()
-    if launcher_run_id:
-        experiment_id = client.get_run(launcher_run_id).info.experiment_id
-    else:
-        use_experiment(cfg.train.experiment_name())
-        experiment_id = client.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
+    experiment_id = experiment_of(cfg, launcher_run_id)
     found = client.search_runs(
         [experiment_id],
         f"tags.`{N.SWEEP_KEY_TAG}` = '{cfg.key()}' and tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
