@@ -1,7 +1,7 @@
 """The report of a sweep: read it back from MLflow (`store`, `evidence`, `context`), choose a level on
 validation (`selection`), summarise it with its uncertainty (`stats`, `summary`, `sentences`), draw it
-(`figures`, `result_figures`) and write report.md / report.html (`render`, `page`); show it in TensorBoard
-(`tensorboard`). The MLflow UI's pages and the command that serves them are `tracking.ui`'s."""
+(`figures`, `result_figures`, `figure_style`) and write report.md / report.html (`render`, `page`); show it
+in TensorBoard (`tensorboard`). The MLflow UI's pages and the command that serves them are `tracking.ui`'s."""
 
 from freeze_study.report.render import write_report
 from freeze_study.report.selection import Selection, rule_text, select_level
