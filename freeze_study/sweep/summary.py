@@ -77,11 +77,12 @@ def choice_text(selection: Selection) -> str:
     )
     if k == best:
         return f"{said} They agree: no level with fewer trainable parameters is within noise of freeze={best}."
-    row = selection.evidence.set_index(FREEZE).loc[k]
+    rows = selection.evidence.set_index(FREEZE)
+    row, params = rows.loc[k], rows[N.TRAINABLE_PARAMS]
     return (
         f"{said} They differ: freeze={k} is {row['verdict']} (p = {row['pvalue']:.3g} over "
-        f"{int(row['images'])} paired validation images) and trains {int(row[N.TRAINABLE_PARAMS]):,} parameters, "
-        f"fewer than freeze={best}, so the rule prefers it."
+        f"{int(row['images'])} paired validation images) and trains {int(params[k]):,} parameters to "
+        f"freeze={best}'s {int(params[best]):,}, so the rule prefers it."
     )
 
 
