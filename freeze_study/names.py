@@ -2,14 +2,13 @@
 
 Stage names, param, metric and tag names, run roles and run statuses: training,
 sweep, report and tests import them from here, so a rename happens in one place.
-Pure constants: no dataclasses, no environment look-ups.
+Pure constants and string helpers: no imports beyond the standard library, no dataclasses, no environment
+look-ups (the run statuses are spelled out; `tests/test_layout.py` checks them against MLflow's).
 """
 
 from __future__ import annotations
 
 import re
-
-from mlflow.entities import RunStatus
 
 # ResNet18's stages in forward order: the stem (conv1, bn1, relu, maxpool), then the four residual stages.
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
@@ -66,7 +65,6 @@ SHARED_SCOPE, RUN_SCOPE = "shared", "run"
 DATA_CHECK_TIME, DATA_DIGEST_TIME = "data_check_s", "data_digest_s"  # verifying the images; hashing the data
 TEST_TIME, MODEL_LOG_TIME = "test_time_s", "model_log_s"  # the test split; logging the model
 EVIDENCE_LOG_TIME = "evidence_log_s"  # logging the prediction tables, class scores and confusion matrices
-FIXED_TIME_METRICS = (DATA_CHECK_TIME, DATA_DIGEST_TIME, CACHE_BUILD_TIME, TEST_TIME, EVIDENCE_LOG_TIME, MODEL_LOG_TIME)
 
 # Tags.
 ERROR_TAG = "error"  # the reason a run FAILED or was KILLED, on the run itself
@@ -101,25 +99,31 @@ FEATURES_SCRATCH, RUN_SCRATCH = "features-", "freeze-study-run-"
 # A sweep's parent run: summary metrics a chart can show, logged at each grid point's step count.
 POINTS_FINISHED = "points_finished"  # grid points with a FINISHED child
 BEST_LEVEL = "best_level"  # the freeze level with the highest mean validation accuracy (chosen on validation)
+# The level the report's selection rule recommends (`report.select_level`): the fewest trainable parameters among
+# the best level and those within noise of it on validation; the level whose run is registered.
+RECOMMENDED_LEVEL = "recommended_level"
 BEST_LEVEL_VAL_ACC, BEST_LEVEL_TEST_ACC = "best_level_val_acc", "best_level_test_acc"  # its means over seeds
 TOTAL_FIT_TIME = "total_fit_time_s"  # fit_time_s summed over the finished children
-SWEEP_METRICS = (POINTS_FINISHED, BEST_LEVEL, BEST_LEVEL_VAL_ACC, BEST_LEVEL_TEST_ACC, TOTAL_FIT_TIME)
+SWEEP_METRICS = (
+    POINTS_FINISHED,
+    BEST_LEVEL,
+    RECOMMENDED_LEVEL,
+    BEST_LEVEL_VAL_ACC,
+    BEST_LEVEL_TEST_ACC,
+    TOTAL_FIT_TIME,
+)
 
 # What the MLflow UI reads.
 NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown), shown on its page
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the experiment's kind, as the UI's JS bundle spells it
 MODEL_TRAINING_KIND = "custom_model_development"  # "Model training" (the UI's other kind is genai_development)
-SYSTEM_METRICS_PREFIX = "system/"  # MLflow's system metrics: system/cpu_utilization_percentage, ...
 
 # TensorBoard: each run's event files, under this artifact folder; hparams metrics under this prefix.
 TENSORBOARD_ARTIFACT = "tensorboard"
 HPARAM_METRIC_PREFIX = "hp/"
 
-# MLflow run statuses, as the store spells them.
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
-RUNNING = RunStatus.to_string(RunStatus.RUNNING)
-FAILED = RunStatus.to_string(RunStatus.FAILED)
-KILLED = RunStatus.to_string(RunStatus.KILLED)
+# MLflow run statuses, as the store spells them (`mlflow.entities.RunStatus.to_string`).
+FINISHED, RUNNING, FAILED, KILLED = "FINISHED", "RUNNING", "FAILED", "KILLED"
 
 # The model each run logs, under this artifact path; the run's config and class names, exactly, beside it.
 MODEL_ARTIFACT = "model"

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import freeze_study.names as N
-from freeze_study.cache import Compute, prefix_outputs
-from freeze_study.model import build_resnet18, freeze_at_level
+from freeze_study.cache import prefix_outputs
+from freeze_study.model import Device, build_resnet18, freeze_at_level
 from freeze_study.training import train
 from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, history
 
@@ -99,7 +99,7 @@ def test_bf16_features_spill_to_disk(tmp_path):
     prefix = freeze_at_level(build_resnet18(3, "none"), 4).prefix
     images = np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
     with ExitStack() as spill:
-        bf16 = Compute("cpu", torch.bfloat16, channels_last=True)
+        bf16 = Device("cpu", "bf16-mixed", "channels_last")
         out = prefix_outputs(prefix, images, 2, bf16, [0], spill, tmp_path)
         assert isinstance(out, np.ndarray) and out.shape == (3, 512) and out.dtype == np.float32
         in_memory = prefix_outputs(prefix, images, 2, bf16, [2**20], spill, tmp_path)

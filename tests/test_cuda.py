@@ -10,8 +10,8 @@ import torch
 
 import freeze_study.names as N
 from freeze_study.config import TrainConfig
-from freeze_study.model import build_resnet18
-from freeze_study.training import resolve_device, train
+from freeze_study.model import build_resnet18, resolve_device
+from freeze_study.training import train
 from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, history
 
 pytestmark = pytest.mark.cuda

@@ -13,6 +13,7 @@ PACKAGE = PROJECT / "freeze_study"
 LAYERS = {
     "names": 0,
     "text": 0,
+    "levels": 1,  # what freeze level K freezes and is called: pure, so the report names levels without torch
     "errors": 1,
     "config": 2,
     "scratch": 2,  # names of temporary files, used by cache, training and sweep
@@ -114,3 +115,18 @@ def test_the_checks_can_fail(tmp_path):
 def test_every_module_says_what_it_is_for():
     missing = [name for name, path in package_modules().items() if not ast.get_docstring(ast.parse(path.read_text()))]
     assert not missing
+
+
+def test_names_is_pure_and_spells_the_statuses_as_mlflow_does():
+    """names.py imports only the standard library; its run statuses are MLflow's own spelling."""
+    from mlflow.entities import RunStatus
+
+    import freeze_study.names as N
+
+    tree = ast.parse((PACKAGE / "names.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"__future__", "re"}
+    assert [N.FINISHED, N.RUNNING, N.FAILED, N.KILLED] == [
+        RunStatus.to_string(s) for s in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.FAILED, RunStatus.KILLED)
+    ]

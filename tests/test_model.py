@@ -7,14 +7,13 @@ import pytorch_lightning as pl
 import torch
 
 from freeze_study.data import ImageDataset, load_data, make_loader
+from freeze_study.levels import frozen_stages, level_name
 from freeze_study.model import (
     WeightsError,
     build_resnet18,
     count_params,
     export_model,
     freeze_at_level,
-    frozen_stages,
-    level_name,
 )
 from freeze_study.model.freezing import STAGE_MODULES
 from freeze_study.training import FreezeClassifier

@@ -12,11 +12,12 @@ import pytest
 
 import freeze_study.names as N
 from freeze_study.cli import main
-from freeze_study.report.selection import rule_text
-from freeze_study.serve import register_run
+from freeze_study.report import load_sweep, rule_text, select_level, write_report
+from freeze_study.serve import register_run, register_sweep
 from freeze_study.serve.predict import load_classifier
+from freeze_study.sweep import summarize_parent
 from freeze_study.tracking import registry
-from tests.helpers import CLASSES, log_child, log_model, log_model_run, new_parent
+from tests.helpers import CLASSES, N_TEST, N_VAL, first_right, log_child, log_model, log_model_run, md_table, new_parent
 
 NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
 
@@ -143,6 +144,46 @@ def test_register_refuses_a_sweep_without_a_recommendation_and_a_bad_name_in_one
     assert main(["register", "--sweep", parent, "--model-name", "team/beans"]) == 2
     assert "invalid model_name='team/beans': must be a name without '/' or ':'" in capsys.readouterr().err
     assert not store.search_registered_models()
+
+
+def test_the_parent_run_the_report_and_the_registry_name_the_same_level(store, tmp_path):
+    """freeze=0 is best on validation by 5 images over two seeds (exact McNemar p = 0.0625: within noise), so the
+    rule recommends freeze=4, which trains far fewer parameters: the parent's `recommended_level`, the report and
+    the registered version all say 4, and the parent's `best_level` says 0 beside it."""
+    exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
+    parent = new_parent(store, exp_id, 1_000)
+    for seed, (right, lost) in {1: (150, 2), 2: (152, 3)}.items():
+        for level, k in ((0, right), (4, right - lost)):
+            val, test = first_right(N_VAL, k / N_VAL), first_right(N_TEST, 0.8)
+            run_id = log_child(
+                store, exp_id, parent, level, seed, 0.8, 10.0, 1, val.mean() - 0.05, val_correct=val, test_correct=test
+            )
+            if level == 4:
+                log_model(run_id, seed=seed)
+
+    metrics = summarize_parent(parent)  # what the closing worker writes on the parent
+
+    recorded = store.get_run(parent).data
+    assert (
+        (recorded.metrics[N.BEST_LEVEL], recorded.metrics[N.RECOMMENDED_LEVEL])
+        == (0, 4)
+        == (
+            metrics[N.BEST_LEVEL],
+            metrics[N.RECOMMENDED_LEVEL],
+        )
+    )
+    assert all(m.step == 0 for m in store.get_metric_history(parent, N.RECOMMENDED_LEVEL))
+    note = recorded.tags[N.NOTE_TAG]
+    assert "`best_level` = 0" in note and "`recommended_level` = 4" in note and "They differ" in note
+    assert "| 0 (best on validation) |" in note and "| 4 (recommended) |" in note
+    loaded = load_sweep(store, parent)
+    chosen = select_level(loaded.runs, loaded.predictions)
+    assert (chosen.level, chosen.best_level) == (4, 0)
+    md = (write_report(store, parent, tmp_path / "r") / "report.md").read_text()
+    assert "Recommended: freeze=4" in md and md_table(md, "Results per freeze level")[1][0] == "4 (recommended)"
+    said = register_sweep(N.DEFAULT_EXPERIMENT, parent, NAME)
+    (version,) = versions(store)
+    assert version.tags[N.FREEZE_PARAM] == "4" and version.run_id == chosen.run_id and "freeze=4 seed=2" in said
 
 
 @pytest.mark.slow

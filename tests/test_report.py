@@ -12,14 +12,13 @@ import pytest
 import freeze_study.names as N
 from freeze_study.report import (
     ReportError,
-    latest_sweep,
-    load_runs,
     load_sweep,
     resolve_sweep,
     select_level,
     summarize,
     write_report,
 )
+from freeze_study.tracking.sweeps import latest_sweep
 from tests.helpers import EPOCHS, N_TEST, N_VAL, TOTAL, TRAINABLE, curve, log_child, md_table, new_parent
 
 # (freeze, seed): test_acc, fit_time_s, best_epoch, val_acc at epoch 0 (val_acc rises 0.05 per epoch)
@@ -74,9 +73,10 @@ def plain_sweep(store: mlflow.MlflowClient) -> dict:
     return make_sweep(store, evidence=False)
 
 
-def test_load_runs_reads_only_finished_children_of_the_sweep(plain_sweep: dict) -> None:
+def test_load_sweep_reads_only_finished_children_of_the_sweep(plain_sweep: dict) -> None:
     sweep = plain_sweep
-    runs, history = load_runs(sweep["client"], sweep["parent"])
+    loaded = load_sweep(sweep["client"], sweep["parent"])
+    runs, history = loaded.runs, loaded.history
     assert list(zip(runs.freeze, runs.seed, strict=False)) == sorted(SPEC)
     assert set(runs.run_id) == set(sweep["children"].values())
     assert not set(runs.run_id) & sweep["ignored"]
@@ -165,7 +165,7 @@ def test_single_run_cells_say_n1_and_carry_the_wilson_interval(store: mlflow.Mlf
     exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)
     log_child(store, exp_id, parent, 3, 7, 0.88, 30.0, 9, 0.6)  # best_epoch 9 was never logged
-    runs, _ = load_runs(store, parent)
+    runs = load_sweep(store, parent).runs
     assert runs.val_acc.iloc[0] == pytest.approx(0.6 + 0.05 * (EPOCHS - 1))
     md = (write_report(store, parent, tmp_path / "r") / "report.md").read_text()
     (row,) = md_table(md, "Results per freeze level")

@@ -58,6 +58,15 @@ def test_a_run_writes_tensorboard_logs_and_system_metrics_once(store, tiny_confi
     assert logged[N.HPARAM_METRIC_PREFIX + N.VAL_ACC][0][1] == pytest.approx(result.val_acc)
     given = hparams(logdir)
     assert given["freeze"] == 2 and given["lr"] == pytest.approx(1e-4) and given["data"] == tiny_config.data
+    # TensorBoard's hparams are the run's MLflow params (the config and everything resolved from it), typed.
+    params = run.data.params
+    assert {N.RESOLVED_MEMORY_FORMAT_PARAM, N.PREPROCESSING_PARAM, *tiny_config.params()} <= set(given)
+    for key, value in given.items():
+        logged = params[key]
+        if isinstance(value, str | bool):
+            assert logged == str(value), key
+        else:
+            assert float(logged) == pytest.approx(value), key
     assert given[N.FROZEN_STAGES_PARAM] == "stem,layer1,layer2"
     # Nothing TensorBoard received reached MLflow a second time: no `epoch` or hp/ metrics, no extra points.
     assert not [k for k in run.data.metrics if k == "epoch" or k.startswith(N.HPARAM_METRIC_PREFIX)]
@@ -69,7 +78,7 @@ def test_a_run_writes_tensorboard_logs_and_system_metrics_once(store, tiny_confi
 
     quiet = train(dataclasses.replace(tiny_config, freeze=4, epochs=1, system_metrics="off"))
     metrics = store.get_run(quiet.run_id).data.metrics
-    assert N.TEST_ACC in metrics and not [k for k in metrics if k.startswith(N.SYSTEM_METRICS_PREFIX)]
+    assert N.TEST_ACC in metrics and not [k for k in metrics if k.startswith("system/")]
 
 
 def test_system_metrics_switch_is_checked_and_does_not_change_the_sweep():

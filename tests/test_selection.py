@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import freeze_study.names as N
-from freeze_study.report import load_sweep, recommend, select_level, write_report
+from freeze_study.report import load_sweep, select_level, write_report
 from freeze_study.report.result_figures import cost_frontier, non_dominated
 from freeze_study.report.stats import Paired, accuracy_interval, compare, wilson
 from freeze_study.report.summary import compare_on_test, summarize
@@ -38,7 +38,8 @@ def test_selection_follows_validation_when_test_disagrees(logged, tmp_path: Path
     for seed in (1, 2):  # freeze=0 is far better on validation, freeze=4 far better on test
         logged(0, seed, first_right(N_VAL, 0.90), first_right(N_TEST, 0.80))
         logged(4, seed, first_right(N_VAL, 0.60), first_right(N_TEST, 0.90))
-    chosen = recommend(logged.client, logged.parent)
+    loaded = load_sweep(logged.client, logged.parent)
+    chosen = select_level(loaded.runs, loaded.predictions)
     assert (chosen.level, chosen.best_level) == (0, 0)
     assert chosen.evidence.set_index("freeze").loc[4, "verdict"] == "worse than the best"
     md = (write_report(logged.client, logged.parent, tmp_path / "r") / "report.md").read_text()
@@ -58,7 +59,8 @@ def test_the_cheaper_level_is_chosen_only_within_noise(logged, shortfall, recomm
         logged(0, seed, first_right(N_VAL, k / N_VAL), test)
         lost = 2 if seed == 1 else shortfall - 2
         runs[seed] = logged(4, seed, first_right(N_VAL, (k - lost) / N_VAL), test)
-    chosen = recommend(logged.client, logged.parent)
+    loaded = load_sweep(logged.client, logged.parent)
+    chosen = select_level(loaded.runs, loaded.predictions)
     row = chosen.evidence.set_index("freeze").loc[4]
     assert (row.only_this, row.only_best, row.seeds_paired, row.images) == (0, shortfall, 2, 2 * N_VAL)
     assert row.pvalue == pytest.approx(pvalue)

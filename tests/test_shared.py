@@ -13,16 +13,16 @@ import pytest
 import torch
 
 import freeze_study.names as N
-from freeze_study.cache import Compute, Store, decoded_images, shared_features
+from freeze_study.cache import Store, decoded_images, shared_features
 from freeze_study.cache.shared import as_tensor
 from freeze_study.config import SweepConfig
 from freeze_study.data import load_data, normalize
-from freeze_study.model import build_resnet18, freeze_at_level, freeze_prefix
+from freeze_study.model import Device, build_resnet18, freeze_at_level, freeze_prefix
 from freeze_study.sweep import run_sweep
 from freeze_study.training import train
 from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, children, sweep_parents
 
-CPU = Compute("cpu", None, channels_last=True)
+CPU = Device("cpu", "32-true", "channels_last")
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_other_weights_data_or_compute_never_share_entries(image_folder, weights
             shared_features(net, weights_file, [4], data, CPU, 4, store, hold, 0).group,
             shared_features(net, str(other), [4], data, CPU, 4, store, hold, 0).group,
             shared_features(
-                net, weights_file, [4], data, dataclasses.replace(CPU, channels_last=False), 4, store, hold, 0
+                net, weights_file, [4], data, CPU._replace(memory_format="contiguous"), 4, store, hold, 0
             ).group,
         }
     assert len(groups) == 3

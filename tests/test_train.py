@@ -206,10 +206,10 @@ def test_a_run_in_a_small_dev_shm_finishes_with_fewer_workers_and_a_warning(stor
     [("cpu", "auto", "channels_last"), ("cpu", "contiguous", "contiguous"), ("cpu", "channels_last", "channels_last")],
 )
 def test_convolution_layout_is_chosen_per_device(tiny_config, accelerator, asked, layout):
-    from freeze_study.training import resolve_device
+    from freeze_study.model import resolve_device
 
     device = resolve_device(dataclasses.replace(tiny_config, accelerator=accelerator, memory_format=asked))
-    assert device.memory_format == layout and device.compute.channels_last == (layout == "channels_last")
+    assert device.memory_format == layout and device.channels_last == (layout == "channels_last")
 
 
 def test_contiguous_layout_runs_match_too(store, tiny_config):

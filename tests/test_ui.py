@@ -14,7 +14,8 @@ import pytest
 import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.cli import main
-from freeze_study.tracking import sweep_summary, ui
+from freeze_study.sweep import summarize_parent
+from freeze_study.tracking import ui
 from tests.helpers import children, log_child, new_parent, sweep_args, sweep_parents
 
 UI_BUNDLE = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
@@ -95,7 +96,7 @@ def test_parent_summary_chooses_on_validation_and_reports_test(store):
     log_child(store, exp, parent, 4, 2, test_acc=0.95, fit=12.0, best=1, v0=0.60)
     log_child(store, exp, parent, 2, 1, test_acc=1.00, fit=50.0, best=1, v0=0.99, status=N.FAILED)  # not counted
 
-    metrics = sweep_summary.summarize_parent(parent)
+    metrics = summarize_parent(parent)
 
     run = store.get_run(parent)
     assert run.data.metrics == pytest.approx(metrics)
@@ -104,6 +105,7 @@ def test_parent_summary_chooses_on_validation_and_reports_test(store):
             N.POINTS_FINISHED: 4,
             N.TOTAL_FIT_TIME: 232.0,
             N.BEST_LEVEL: 0,
+            N.RECOMMENDED_LEVEL: 0,  # freeze=4 is 20 validation images worse over the paired seeds: not noise
             N.BEST_LEVEL_VAL_ACC: 0.65,
             N.BEST_LEVEL_TEST_ACC: 0.75,
         }
@@ -111,7 +113,8 @@ def test_parent_summary_chooses_on_validation_and_reports_test(store):
     assert set(metrics) == set(N.SWEEP_METRICS)
     assert all(m.step == 0 for k in metrics for m in store.get_metric_history(parent, k))  # bars in the chart view
     note = run.data.tags[N.NOTE_TAG]
-    assert "| 0 (best on validation) | 2 | 0.650 | 0.750 | 105.0 |" in note
+    assert "| 0 (best on validation, recommended) | 2 | 0.650 | 0.750 | 105.0 |" in note
+    assert "`best_level` = 0" in note and "`recommended_level` = 0" in note and "They agree" in note
     assert "| 4 | 2 | 0.600 | 0.925 | 11.0 |" in note
     links = re.findall(r"\]\((#/[^)]+)\)", note)
     assert len(links) == 2 and all("workflowType=machine_learning" in link for link in links)
@@ -122,7 +125,7 @@ def test_parent_summary_chooses_on_validation_and_reports_test(store):
 def test_parent_summary_of_a_sweep_with_nothing_finished(store):
     exp = mlflow.set_experiment(N.DEFAULT_EXPERIMENT).experiment_id
     parent = new_parent(store, exp, 1)
-    assert sweep_summary.summarize_parent(parent) == {N.POINTS_FINISHED: 0, N.TOTAL_FIT_TIME: 0}
+    assert summarize_parent(parent) == {N.POINTS_FINISHED: 0, N.TOTAL_FIT_TIME: 0}
     assert "no grid point finished yet" in store.get_run(parent).data.tags[N.NOTE_TAG]
 
 

@@ -27,8 +27,8 @@ def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
     import resource  # Unix only: imported where it is used
 
     from freeze_study.data import load_data, subset
-    from freeze_study.model import count_params
-    from freeze_study.training import make_trainer, prepare, resolve_device
+    from freeze_study.model import count_params, resolve_device
+    from freeze_study.training import make_trainer, prepare
 
     data = load_data(cfg.data)
     data = subset(data, limit) if limit else data

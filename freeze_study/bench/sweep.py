@@ -46,7 +46,7 @@ PHASES = {
 def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
     """Both phases of the sweep benchmark, the physical reference, a JSON file; returns what it wrote."""
     from freeze_study.data import load_data
-    from freeze_study.training import resolve_device
+    from freeze_study.model import resolve_device
 
     with tempfile.TemporaryDirectory(prefix="freeze-study-bench-sweep-") as tmp:
         folder = Path(tmp)

@@ -1,8 +1,7 @@
 """Caching what freezing makes constant: the persistent folder (`store`), decoded images (`decoded`),
-frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`), how they are
-computed (`compute`), and the inputs a run trains on (`features`)."""
+frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`; both run the prefix as
+`model.Device` says), and the inputs a run trains on (`features`)."""
 
-from freeze_study.cache.compute import Compute, to_layout
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.features import (
     FILE_MEMO,
@@ -20,7 +19,6 @@ from freeze_study.cache.store import Entry, Store
 __all__ = [
     "FILE_MEMO",
     "CachePlan",
-    "Compute",
     "Entry",
     "SharedFeatures",
     "Store",
@@ -33,6 +31,5 @@ __all__ = [
     "shared_features",
     "shared_problem",
     "store_of",
-    "to_layout",
     "weights_digest",
 ]

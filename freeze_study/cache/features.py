@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from freeze_study.cache.compute import Compute
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.per_run import memory_budget, prefix_outputs
 from freeze_study.cache.shared import as_tensor, shared_features
 from freeze_study.cache.store import Store
 from freeze_study.config import TrainConfig
 from freeze_study.data import Data, FileMemo, ImageDataset, input_bytes, make_loader, to_input, worker_count
+from freeze_study.model import Device
 from freeze_study.names import RUN_SCOPE, SHARED_SCOPE
 
 FILE_MEMO = "files.db"  # in the cache folder: what is known about data files (`data.identity`)
@@ -99,7 +99,7 @@ def build_inputs(
     data: Data,
     net: nn.Module,
     prefix: nn.Module,
-    compute: Compute,
+    device: Device,
     spill: ExitStack,
     memo: FileMemo | None = None,
 ) -> tuple[dict, CachePlan]:
@@ -132,7 +132,7 @@ def build_inputs(
     size, spilled, scope, entry = 0, 0, None, None
     if problem is None and scope_reason is None:  # images are decoded only if the store lacks the features
         found = shared_features(
-            net, cfg.weights, [cfg.freeze], data, compute, cfg.batch_size, store, spill, workers, memo, cfg.image_size
+            net, cfg.weights, [cfg.freeze], data, device, cfg.batch_size, store, spill, workers, memo, cfg.image_size
         )
         rows, entry = found.rows[cfg.freeze], found.group
         scope = SHARED_SCOPE if found.stored else RUN_SCOPE
@@ -145,8 +145,7 @@ def build_inputs(
         if problem is None:
             budget, scope = [memory_budget(cfg)], RUN_SCOPE
             rows = {
-                s: prefix_outputs(prefix, a, cfg.batch_size, compute, budget, spill, store.root)
-                for s, a in rows.items()
+                s: prefix_outputs(prefix, a, cfg.batch_size, device, budget, spill, store.root) for s, a in rows.items()
             }
             spilled = sum(r.nbytes for r in rows.values() if isinstance(r, np.ndarray))
     if problem is None:

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from freeze_study.cache.compute import Compute
 from freeze_study.config import TrainConfig
 from freeze_study.data import normalize
+from freeze_study.model import Device
 from freeze_study.names import FEATURES_SCRATCH
 from freeze_study.scratch import scratch_dir
 
@@ -26,7 +26,7 @@ def prefix_outputs(
     prefix: nn.Module,
     images: np.ndarray,
     batch_size: int,
-    compute: Compute,
+    device: Device,
     budget: list[int],
     spill: ExitStack,
     root: Path,
@@ -36,9 +36,9 @@ def prefix_outputs(
 
     Computed in training-sized batches (on 2 CPU cores, batches of 64 ran ~35% slower than 16).
     """
-    prefix = prefix.to(compute.device).eval()
+    prefix = prefix.to(device.accelerator).eval()
     with torch.no_grad():
-        first = _forward(prefix, images[:1], compute)
+        first = _forward(prefix, images[:1], device)
     shape, dtype = (len(images), *first.shape[1:]), first.dtype
     nbytes = int(np.prod(shape)) * first.element_size()
     if nbytes <= budget[0]:
@@ -51,14 +51,14 @@ def prefix_outputs(
         out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", shape=shape, dtype=disk_dtype)
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            chunk = _forward(prefix, images[i : i + batch_size], compute)
+            chunk = _forward(prefix, images[i : i + batch_size], device)
             out[i : i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.float().numpy()
     return out
 
 
-def _forward(prefix: nn.Module, images: np.ndarray, compute: Compute) -> torch.Tensor:
-    x = compute.prepare(normalize(torch.from_numpy(np.array(images))))
-    with compute.context():
+def _forward(prefix: nn.Module, images: np.ndarray, device: Device) -> torch.Tensor:
+    x = device.prepare(normalize(torch.from_numpy(np.array(images))))
+    with device.context():
         return prefix(x).cpu().contiguous()  # NCHW rows, whatever layout the convolutions ran in
 
 

@@ -2,7 +2,7 @@
 
 With starting weights that do not depend on the seed (ImageNet or a file), the prefix's
 output for an image depends only on the weights, the data, the pre-processing, the level
-and how it is computed (`Compute`): together they key a store entry per level and split,
+and how it is computed (`Device`): together they key a store entry per level and split,
 reused by every seed, later sweep and worker. Levels come from one pass: the stages run
 in order over each batch and the output after step k is level k's entry
 (`model.level_steps`); a level missing from the store starts from the deepest stored
@@ -19,11 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from freeze_study.cache.compute import Compute
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.store import Store
 from freeze_study.data import IMAGE_SIZE, Data, FileMemo, file_sha256, normalize, preprocessing
-from freeze_study.model import level_steps, weights_file
+from freeze_study.model import Device, level_steps, weights_file
 from freeze_study.names import MAX_FREEZE
 
 KIND = "features"
@@ -33,7 +32,7 @@ KIND = "features"
 class SharedFeatures:
     """Each level's prefix outputs per split (read-only arrays, N x C x H x W or N x 512), and what it took."""
 
-    group: str  # the store key shared by the entries of these weights, data and compute
+    group: str  # the store key shared by the entries of these weights, data and device (its describe())
     rows: dict[int, dict[str, np.ndarray]]  # level -> split -> outputs (`as_tensor` reads them)
     built: bool  # some entry was computed now (else all were reused)
     stored: bool  # every entry is in the store (else some were this run's only: no room in the budget)
@@ -54,10 +53,10 @@ def weights_digest(weights: str, memo: FileMemo | None = None) -> str:
     return f"{weights if weights == 'imagenet' else 'file'}:{digest.hex()}"
 
 
-def group_key(weights: str, data: Data, compute: Compute, size: int = IMAGE_SIZE) -> str:
+def group_key(weights: str, data: Data, device: Device, size: int = IMAGE_SIZE) -> str:
     """The key part shared by one weights file's entries on one data set decoded to `size` pixels, computed
     one way."""
-    text = f"{weights}|{data.digest}|{preprocessing(size)}|{compute.describe()}"
+    text = f"{weights}|{data.digest}|{preprocessing(size)}|{device.describe()}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -71,7 +70,7 @@ def shared_features(
     weights: str,
     levels: list[int],
     data: Data,
-    compute: Compute,
+    device: Device,
     batch_size: int,
     store: Store,
     hold: ExitStack,
@@ -89,7 +88,7 @@ def shared_features(
     """
     if not levels or not all(1 <= k <= MAX_FREEZE for k in levels):
         raise ValueError(f"levels {levels} must be in 1..{MAX_FREEZE}")
-    group = group_key(weights_digest(weights, memo), data, compute, size)
+    group = group_key(weights_digest(weights, memo), data, device, size)
     rows: dict[int, dict[str, np.ndarray]] = {k: {} for k in levels}
     built, stored = False, True
     for name, split in data.splits.items():
@@ -115,9 +114,9 @@ def shared_features(
             if source is None:
                 source = decoded_images(split, data, store, workers, hold, size)
             meta = {"data": data.spec, "split": name, "preprocessing": preprocessing(size)}
-            meta["compute"] = compute.describe()
+            meta["compute"] = device.describe()
             made, all_stored = _one_pass(
-                net, source, start, missing, compute, batch_size, store, group, name, meta, hold
+                net, source, start, missing, device, batch_size, store, group, name, meta, hold
             )
             for k, array in made.items():
                 rows[k][name] = array
@@ -151,7 +150,7 @@ def _one_pass(
     source: np.ndarray,
     start: int,
     levels: list[int],
-    compute: Compute,
+    device: Device,
     batch_size: int,
     store: Store,
     group: str,
@@ -168,12 +167,12 @@ def _one_pass(
     if any(m.training for step in steps for m in step.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
         raise ValueError("the prefix's BatchNorm layers must be frozen (eval mode) for its outputs to be cached")
     for step in steps:
-        step.to(compute.device)
+        step.to(device.accelerator)
 
     def run(lo: int, hi: int) -> dict[int, np.ndarray]:
         x = normalize(torch.from_numpy(np.array(source[lo:hi]))) if start == 0 else as_tensor(source[lo:hi])
-        x, out = compute.prepare(x), {}
-        with torch.no_grad(), compute.context():
+        x, out = device.prepare(x), {}
+        with torch.no_grad(), device.context():
             for k, step in enumerate(steps, start + 1):
                 x = step(x)
                 if k in levels:

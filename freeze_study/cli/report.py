@@ -46,12 +46,10 @@ def _report(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     import mlflow
 
-    from freeze_study.report import ui_command, ui_pages
-
     local = not tracking.ui.is_server()  # a tracking server serves its own UI
     base = f"http://127.0.0.1:{args.port}" if local else None
-    pages = ui_pages(mlflow.MlflowClient(), experiment_name(args.experiment), base)
-    command = ui_command(args.port) if local else None
+    pages = tracking.ui.ui_pages(mlflow.MlflowClient(), experiment_name(args.experiment), base)
+    command = tracking.ui.serve_command(port=args.port)
     if command is None or args.no_start:
         say_ui(pages, command)
         return 0

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from torch import nn
 from torchvision.models import ResNet
 
-from freeze_study.model.levels import frozen_stages
+from freeze_study.levels import frozen_stages
 from freeze_study.names import STAGES
 
 # torchvision attribute names of each stage's modules, in forward order.
@@ -32,29 +32,28 @@ def stage_modules(net: ResNet, stage: str) -> nn.Sequential:
 
 
 def freeze_at_level(net: ResNet, freeze: int) -> FrozenCut:
-    """Cut `net` at freeze level `freeze` and freeze the prefix (`freeze_prefix`).
+    """Cut `net` at freeze level `freeze` and freeze the prefix (`freeze_prefix`): the prefix is the first
+    `freeze` of `level_steps(net)`, the suffix the rest and the classifier, so the cached path (which runs
+    those steps) and the uncached one compute the same function by construction.
 
-    With every stage frozen the parameter-free pooling joins the prefix, so the suffix
-    is the linear head on 512 features. Raises ValueError for a level outside 0..4.
+    With every stage frozen the parameter-free pooling is in the prefix, so the suffix is the
+    linear head on 512 features. Raises ValueError for a level outside 0..4.
     """
-    cut = len(frozen_stages(freeze))
-    pool = [net.avgpool, nn.Flatten(1)]
-    frozen = [stage_modules(net, s) for s in STAGES[:cut]]
-    trainable = [stage_modules(net, s) for s in STAGES[cut:]]
-    if trainable:
-        parts = FrozenCut(nn.Sequential(*frozen), nn.Sequential(*trainable, *pool, net.fc))
-    else:
-        parts = FrozenCut(nn.Sequential(*frozen, *pool), nn.Sequential(net.fc))
+    frozen_stages(freeze)  # ValueError outside 0..4
+    cut = int(freeze)  # level K freezes the first K steps
+    steps = level_steps(net)
+    parts = FrozenCut(nn.Sequential(*steps[:cut]), nn.Sequential(*steps[cut:], net.fc))
     freeze_prefix(parts.prefix)
     return parts
 
 
 def level_steps(net: ResNet) -> list[nn.Sequential]:
-    """The frozen prefixes of levels 1..4 one step at a time: step k-1 maps level k-1's prefix output
-    (images for k=1) to level k's, so the first k steps compose to `freeze_at_level(net, k).prefix`.
+    """The network up to its classifier, cut at every level: step k maps level k-1's prefix output (images for
+    k=1) to level k's, so the first k steps are `freeze_at_level(net, k).prefix` and the rest, with `net.fc`,
+    its suffix.
 
     Step 1 is the stem and layer1, steps 2 and 3 are layer2 and layer3, step 4 is layer4 with the
-    pooling (N x 512 out). The steps share `net`'s modules.
+    pooling (N x 512 out): pooling joins the prefix only at level 4. The steps share `net`'s modules.
     """
     stages = [stage_modules(net, s) for s in STAGES]
     first, *middle, last = stages[1:]

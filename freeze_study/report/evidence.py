@@ -6,16 +6,14 @@ logged before that have none, and the report then says what it cannot compute wi
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
 import freeze_study.names as N
+from freeze_study import tracking
 from freeze_study.report.columns import CLASS, CORRECT, FREEZE, RUN_ID, SCORE, SEED, SPLIT, VALUE
 
 PREDICTION_COLUMNS = [RUN_ID, FREEZE, SEED, SPLIT, N.IMAGE_COL, N.TRUE_COL, N.PREDICTED_COL, CORRECT]
@@ -29,7 +27,7 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
     Runs (MLflow `Run` objects) without a readable prediction table for a split have no rows for it.
     """
     frames = []
-    with _no_progress_bars(), tempfile.TemporaryDirectory(prefix="freeze-study-report-") as tmp:
+    with tracking.quiet_downloads(), tempfile.TemporaryDirectory(prefix="freeze-study-report-") as tmp:
         for run in runs:
             run_id = run.info.run_id
             present = {a.path for a in client.list_artifacts(run_id, N.EVALUATION_ARTIFACT)}
@@ -43,12 +41,13 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
                     table = table[[N.IMAGE_COL, N.TRUE_COL, N.PREDICTED_COL]]
                 except (ValueError, KeyError):  # not a prediction table: as if there were none
                     continue
+                freeze, seed = tracking.sweeps.grid_point(run)
                 frames.append(
                     table.assign(
                         **{
                             RUN_ID: run_id,
-                            FREEZE: int(run.data.params[FREEZE]),
-                            SEED: int(run.data.params[SEED]),
+                            FREEZE: freeze,
+                            SEED: seed,
                             SPLIT: split,
                             CORRECT: table[N.TRUE_COL] == table[N.PREDICTED_COL],
                         }
@@ -57,22 +56,6 @@ def predictions(client: mlflow.MlflowClient, runs: list) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
     return pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
-
-
-@contextlib.contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """No 'Downloading artifacts' bar per table (MLflow's own switch), unless the user set it."""
-    if _PROGRESS_ENV in os.environ:
-        yield
-        return
-    os.environ[_PROGRESS_ENV] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(_PROGRESS_ENV, None)
-
-
-_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def class_scores(runs: list) -> pd.DataFrame:

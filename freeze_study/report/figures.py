@@ -1,5 +1,5 @@
 """The report's figures of training: one function per figure, each drawing the tidy tables of
-`store.load_sweep` on Axes (the evidence figures are in `evidence_figures`).
+`store.load_sweep` on Axes (the results' figures are in `result_figures`, what both share in `figure_style`).
 
 `draw_all` makes these five PNGs for the report. Figures are plain
 `matplotlib.figure.Figure` objects, so no backend is ever selected.
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -19,46 +17,25 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 import freeze_study.names as N
-from freeze_study.model.levels import level_name
 from freeze_study.report.columns import EPOCH, FREEZE, METRIC, RUN_ID, SEED, VALUE
+from freeze_study.report.figure_style import (
+    MARKERS,
+    bars_with_dots,
+    colour,
+    level_legend,
+    level_ticks,
+    save,
+    seeds_per_level,
+)
 
-DPI = 120
 CONVERGED = 0.95  # "converged": first epoch at this fraction of the run's best validation accuracy
 TRAIN_STYLE, VAL_STYLE = "--", "-"
-MARKERS = "osD^v"  # per freeze level, where points of neighbouring levels overlap
-
-
-def colour(freeze: int) -> tuple:
-    """One colour per freeze level, the same in every figure (viridis, without its hard-to-see yellow end)."""
-    return colormaps["viridis"](0.85 * freeze / N.MAX_FREEZE)
 
 
 def per_epoch(history: pd.DataFrame) -> pd.DataFrame:
     """One row per run × epoch, one column per per-epoch metric."""
     wide = history.pivot_table(index=[RUN_ID, FREEZE, SEED, EPOCH], columns=METRIC, values=VALUE)
     return wide.reindex(columns=list(N.EPOCH_METRICS)).reset_index()
-
-
-def seeds_per_level(table: pd.DataFrame) -> pd.Series:
-    """Runs per freeze level (one per seed)."""
-    return table.groupby(FREEZE)[RUN_ID].nunique()
-
-
-def _level_legend(ax: Axes, seeds: pd.Series, extra: list | None = None, markers: bool = False) -> None:
-    handles = [
-        Line2D([], [], ls="", marker=MARKERS[k], color=colour(k), label=f"{level_name(k)}, n={n}")
-        if markers
-        else Patch(color=colour(k), label=f"{level_name(k)}, n={n}")
-        for k, n in seeds.items()
-    ]
-    ax.legend(
-        handles=handles + (extra or []),
-        title="freeze level",
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1),
-        frameon=False,
-        fontsize="small",
-    )
 
 
 def _curve(ax: Axes, wide: pd.DataFrame, values: pd.Series, style: str) -> None:
@@ -97,7 +74,7 @@ def accuracies(history: pd.DataFrame, ax: Axes) -> None:
     ax.set(
         title="Accuracy per epoch (mean over seeds, band = min–max)", xlabel="epoch (0-based)", ylabel="accuracy (%)"
     )
-    _level_legend(ax, seeds_per_level(wide), _SPLITS)
+    level_legend(ax, seeds_per_level(wide), _SPLITS)
 
 
 def loss_progress(history: pd.DataFrame, ax: Axes) -> None:
@@ -110,7 +87,7 @@ def loss_progress(history: pd.DataFrame, ax: Axes) -> None:
         xlabel="epoch (0-based)",
         ylabel="cross-entropy loss (nats)",
     )
-    _level_legend(ax, seeds_per_level(wide), _SPLITS)
+    level_legend(ax, seeds_per_level(wide), _SPLITS)
 
 
 def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
@@ -128,7 +105,7 @@ def overfitting_analysis(history: pd.DataFrame, fig: Figure) -> None:
         ylabel="accuracy difference (percentage points)",
     )
     fig.suptitle("Overfitting per freeze level (mean over seeds, band = min–max; above 0 = fits train better)")
-    _level_legend(acc_ax, seeds_per_level(wide))
+    level_legend(acc_ax, seeds_per_level(wide))
 
 
 def epochs_to_converge(history: pd.DataFrame, fraction: float = CONVERGED) -> pd.Series:
@@ -136,28 +113,6 @@ def epochs_to_converge(history: pd.DataFrame, fraction: float = CONVERGED) -> pd
     wide = per_epoch(history).dropna(subset=[N.VAL_ACC])
     reached = wide[wide[N.VAL_ACC] >= fraction * wide.groupby(RUN_ID)[N.VAL_ACC].transform("max")]
     return reached.groupby(RUN_ID)[EPOCH].min()
-
-
-def level_ticks(ax: Axes, levels: list[int], seeds: pd.Series, recommended: int | None = None) -> None:
-    """One x tick per level: its name, its n and whether it is the recommended one."""
-    ax.set_xticks(
-        range(len(levels)),
-        [
-            f"{level_name(k)}\nn={seeds[k]}".replace(" (", "\n(") + ("\nrecommended" if k == recommended else "")
-            for k in levels
-        ],
-    )
-    pad = max(0.0, (3 - len(levels)) / 2)  # one or two levels keep the width of three, not one huge bar
-    ax.set_xlim(-0.6 - pad, len(levels) - 0.4 + pad)
-
-
-def bars_with_dots(ax: Axes, x: float, values: pd.Series, freeze: int, width: float, **bar) -> float:
-    """A bar at the mean and one dot per seed; returns the mean."""
-    mean = float(values.mean())
-    ax.bar(x, mean, width, color=colour(freeze), edgecolor=colour(freeze), **bar)
-    jitter = np.linspace(-width / 4, width / 4, len(values)) if len(values) > 1 else [0.0]
-    ax.scatter(x + np.asarray(jitter), values, s=22, color="white", edgecolor="0.15", zorder=3)
-    return mean
 
 
 def convergence_analysis(runs: pd.DataFrame, history: pd.DataFrame, ax: Axes) -> None:
@@ -216,17 +171,7 @@ def params_vs_time(runs: pd.DataFrame, ax: Axes) -> None:
         xlabel="trainable parameters (count, log scale)",
         ylabel="fit time (s)",
     )
-    _level_legend(ax, seeds_per_level(runs), markers=True)
-
-
-def save(fig: Figure, path: Path) -> Path:
-    """Save at a readable DPI and close (a pyplot figure is closed; a bare Figure just goes out of scope)."""
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    if fig.canvas.manager is not None:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return Path(path)
+    level_legend(ax, seeds_per_level(runs), markers=True)
 
 
 def draw_all(runs: pd.DataFrame, history: pd.DataFrame, out_dir: Path) -> list[tuple[str, str]]:

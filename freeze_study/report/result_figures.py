@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 import freeze_study.names as N
-from freeze_study.model.levels import level_name
+from freeze_study.levels import level_name
 from freeze_study.report.columns import FREEZE, RUN_ID, SPLIT
-from freeze_study.report.figures import MARKERS, bars_with_dots, colour, level_ticks, save, seeds_per_level
+from freeze_study.report.figure_style import MARKERS, bars_with_dots, colour, level_ticks, save, seeds_per_level
 
 TEST = "test"
 

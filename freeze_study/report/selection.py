@@ -1,22 +1,21 @@
 """Which freeze level the study recommends, chosen on the validation split only: the one definition.
 
 `select_level(runs, predictions)` applies `rule_text()` to a sweep's tidy tables
-(`store.load_sweep`); `recommend(client, sweep_run_id)` reads the sweep first. The report
-states the rule and the evidence; the model registry registers `Selection.run_id`. Test
-results are never read here: they are reported for the level chosen, afterwards.
+(`store.load_sweep`). Everything that names a chosen level calls it: the report states the rule and
+the evidence, the sweep's parent run records `best_level` and `recommended_level` from it
+(`sweep.summary`), and the model registry registers `Selection.run_id`. Test results are never
+read here: they are reported for the level chosen, afterwards.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mlflow
 import pandas as pd
 
 import freeze_study.names as N
 from freeze_study.report import evidence, stats
 from freeze_study.report.columns import FREEZE, RUN_ID, SEED, SPLIT
-from freeze_study.report.store import load_sweep
 
 VALIDATION = "validation"
 BEST, WITHIN_NOISE, WORSE, BETTER = "best", "within noise of the best", "worse than the best", "better than the best"
@@ -125,9 +124,3 @@ def select_level(runs: pd.DataFrame, predictions: pd.DataFrame, alpha: float = s
 
 def _table(rows: dict[int, dict]) -> pd.DataFrame:
     return pd.DataFrame([rows[k] for k in sorted(rows)], columns=EVIDENCE_COLUMNS)
-
-
-def recommend(client: mlflow.MlflowClient, sweep_run_id: str, alpha: float = stats.ALPHA) -> Selection:
-    """The sweep's recommended level and run to register, read from the tracking store (`select_level`)."""
-    sweep = load_sweep(client, sweep_run_id)
-    return select_level(sweep.runs, sweep.predictions, alpha)

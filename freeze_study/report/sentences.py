@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 import freeze_study.names as N
-from freeze_study.model.levels import level_name
+from freeze_study.levels import level_name
 from freeze_study.report import stats
 from freeze_study.report.columns import FREEZE
 from freeze_study.report.selection import WITHIN_NOISE, Selection
@@ -140,8 +140,3 @@ def costs(summary: pd.DataFrame) -> list[str]:
             "spread there, and the interval covers only the sampling of the test images (Wilson)."
         )
     return out
-
-
-def findings(summary: pd.DataFrame, selection: Selection, comparisons: pd.DataFrame) -> list[str]:
-    """All the findings, in report order."""
-    return recommendation(summary, selection) + noise(summary, comparisons, selection) + costs(summary)

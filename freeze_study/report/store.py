@@ -25,24 +25,10 @@ class ReportError(ExpectedError, ValueError):
     """No sweep to report on, or a sweep with nothing finished; the message says which."""
 
 
-def latest_sweep(client: mlflow.MlflowClient, experiment_name: str) -> str | None:
-    """The id of the newest sweep parent run (by start time) in the experiment, or None."""
-    exp = client.get_experiment_by_name(experiment_name)
-    if exp is None:
-        return None
-    runs = client.search_runs(
-        [exp.experiment_id],
-        f"tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0].info.run_id if runs else None
-
-
 def resolve_sweep(client: mlflow.MlflowClient, experiment_name: str, sweep_id: str | None = None) -> str:
     """The sweep to report on: `sweep_id` checked to be a sweep parent, else the experiment's newest."""
     if sweep_id is None:
-        found = latest_sweep(client, experiment_name)
+        found = tracking.sweeps.latest_sweep(client, experiment_name)
         if found is None:
             raise ReportError(f"no sweep runs in experiment '{experiment_name}' (run `freeze-study sweep` first)")
         return found
@@ -103,7 +89,7 @@ class Sweep:
     history: pd.DataFrame  # one row per run x epoch x metric: run_id, freeze, seed, epoch, metric, value
     predictions: pd.DataFrame  # one row per run x split x image (see evidence.PREDICTION_COLUMNS)
     class_scores: pd.DataFrame  # one row per run x split x class x score (see evidence.SCORE_COLUMNS)
-    excluded: pd.DataFrame  # run_id, freeze, seed, reason
+    excluded: pd.DataFrame  # EXCLUDED_COLUMNS
     context: Context
 
 
@@ -125,8 +111,13 @@ RUN_COLUMNS = [
 ]
 
 
+EXCLUDED_COLUMNS = [RUN_ID, FREEZE, SEED, REASON, N.FIT_TIME]  # fit_time_s: NaN where the run logged none
+
+
 def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
     """Read the sweep's FINISHED child runs: usable ones into tidy tables, the others listed with the reason.
+    Each run's val_acc, val_loss and train_acc are read here at its tested epoch (`best_epoch`), for the report,
+    the selection and the sweep's parent alike.
 
     A grid point finished twice (two workers on one sweep) is used once: its first run.
     """
@@ -134,13 +125,15 @@ def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
     finished = sorted(tracking.child_runs(client, sweep_run_id, N.FINISHED), key=lambda r: r.info.start_time)
     for run in finished:
         params, metrics, run_id = run.data.params, run.data.metrics, run.info.run_id
-        freeze, seed = int(params[FREEZE]), int(params[SEED])
+        freeze, seed = tracking.sweeps.grid_point(run)
         curves = {key: _history(client, run_id, key) for key in N.EPOCH_METRICS}
         reason = unusable(metrics, curves)
         if not reason and (freeze, seed) in used:
             reason = f"grid point finished twice; the first run, {used[(freeze, seed)]}, is used"
         if reason:
-            excluded.append({RUN_ID: run_id, FREEZE: freeze, SEED: seed, REASON: reason})
+            excluded.append(
+                {RUN_ID: run_id, FREEZE: freeze, SEED: seed, REASON: reason, N.FIT_TIME: metrics.get(N.FIT_TIME)}
+            )
             continue
         used[(freeze, seed)] = run_id
         usable.append(run)
@@ -171,12 +164,6 @@ def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
         history.sort_values([FREEZE, SEED, METRIC, EPOCH], ignore_index=True),
         evidence.predictions(client, usable),
         evidence.class_scores(usable),
-        pd.DataFrame(excluded, columns=[RUN_ID, FREEZE, SEED, REASON]).sort_values([FREEZE, SEED], ignore_index=True),
+        pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS).sort_values([FREEZE, SEED], ignore_index=True),
         describe(client.get_run(sweep_run_id), finished),
     )
-
-
-def load_runs(client: mlflow.MlflowClient, sweep_run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, history) of `load_sweep`: one row per usable run, and one row per run x epoch x metric."""
-    sweep = load_sweep(client, sweep_run_id)
-    return sweep.runs, sweep.history

@@ -23,7 +23,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from freeze_study.names import HEARTBEAT_ATTR, KILLED, WORKER_ATTR
+from freeze_study.names import FAIL_REASON_ATTR, HEARTBEAT_ATTR, KILLED, WORKER_ATTR
 from freeze_study.tracking import sweeps
 
 _log = logging.getLogger(__name__)
@@ -121,6 +121,11 @@ class LostTrials:
                     pass  # someone else noticed first
         noticed, self.noticed = self.noticed, []
         return noticed
+
+
+def was_lost(trial: FrozenTrial) -> bool:
+    """Whether the trial was failed for its worker (its heartbeats stopped), not by it: FAIL without a reason."""
+    return trial.state == TrialState.FAIL and FAIL_REASON_ATTR not in trial.user_attrs
 
 
 def lost_reason(trial: FrozenTrial, trials: list[FrozenTrial], max_retries: int) -> str:

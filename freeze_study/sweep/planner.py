@@ -26,7 +26,7 @@ import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.config import HOST_SETTINGS, SweepConfig
 from freeze_study.scratch import remove_orphans, scratch_roots
-from freeze_study.sweep.heartbeat import LostTrials, lost_reason
+from freeze_study.sweep.heartbeat import LostTrials, lost_reason, was_lost
 from freeze_study.sweep.storage import Storage, StorageError, default_optuna_storage, redact
 from freeze_study.tracking import sweeps
 
@@ -61,11 +61,7 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
     url = cfg.storage or default_optuna_storage()
     storage = Storage(url, mlflow.get_tracking_uri())
     try:
-        if launcher_run_id:
-            experiment_id = mlflow.MlflowClient().get_run(launcher_run_id).info.experiment_id
-        else:
-            tracking.use_experiment(cfg.train.experiment_name())
-            experiment_id = mlflow.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
+        experiment_id = sweeps.experiment_of(cfg, launcher_run_id)
         name = cfg.study_name or f"{N.DEFAULT_EXPERIMENT}-{experiment_id}-{cfg.key()}"
         with storage.exclusive(name):
             plain = storage.rdb()
@@ -158,7 +154,7 @@ def _ready(storage: Storage, cfg: SweepConfig, parent_id: str, created: bool, sa
     for freeze, seed in cfg.grid:
         name = N.grid_point_name(freeze, seed)
         if name not in done and name not in busy:
-            study.enqueue_trial({N.FREEZE_PARAM: freeze, N.SEED_PARAM: seed}, user_attrs={N.GRID_POINT_ATTR: name})
+            enqueue(study, freeze, seed)
             queued += 1
     sweeps.settle_parent(parent_id, True, {}, len(cfg.grid))
     say(
@@ -184,12 +180,19 @@ def end_lost_runs(
         trial = by_number.get(number)
         if trial is None or trial.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
-        if trial.state == TrialState.FAIL and N.FAIL_REASON_ATTR not in trial.user_attrs:
+        if was_lost(trial):
             reason = lost_reason(trial, trials, cfg.max_retries)
         else:
             reason = f"its Optuna trial {number} ended {trial.state.name} while the run was still open"
         sweeps.end_child(run_id, N.KILLED, reason)
     remove_orphans(scratch_roots(cfg.train.cache_root()))
+
+
+def enqueue(study: optuna.Study, freeze: int, seed: int) -> None:
+    """Queue the grid point (freeze, seed) as a trial, named by its grid-point attribute from the start."""
+    study.enqueue_trial(
+        {N.FREEZE_PARAM: freeze, N.SEED_PARAM: seed}, user_attrs={N.GRID_POINT_ATTR: N.grid_point_name(freeze, seed)}
+    )
 
 
 def point_of(trial: FrozenTrial) -> str | None:

@@ -22,9 +22,10 @@ import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.data import DataError
 from freeze_study.errors import reason
-from freeze_study.sweep.heartbeat import Heartbeat, beat_age, finished_late, lost_reason, worker_id
-from freeze_study.sweep.planner import Plan, end_lost_runs, point_of
-from freeze_study.tracking import StoreError, sweep_summary, sweeps
+from freeze_study.sweep.heartbeat import Heartbeat, beat_age, finished_late, lost_reason, was_lost, worker_id
+from freeze_study.sweep.planner import Plan, end_lost_runs, enqueue, point_of
+from freeze_study.sweep.summary import summarize_parent
+from freeze_study.tracking import StoreError, sweeps
 from freeze_study.training import TrainResult, share_features, train
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING)
@@ -140,7 +141,7 @@ def _run_point(
         return None
     except BaseException as exc:  # Ctrl-C, SIGTERM: the child run is KILLED already; the point goes back in the queue
         _tell(trial, study, TrialState.FAIL, {N.FAIL_REASON_ATTR: f"interrupted on {worker_id()}: {exc!r}"})
-        study.enqueue_trial({N.FREEZE_PARAM: point[0], N.SEED_PARAM: point[1]}, user_attrs={N.GRID_POINT_ATTR: name})
+        enqueue(study, *point)
         raise
     if not _tell(trial, study, None, {N.RUN_ID_ATTR: result.run_id, N.TEST_ACC: result.test_acc}, result.val_acc):
         finished_late(plan.study, trial.number, name, result.run_id, say)
@@ -173,13 +174,14 @@ def _settle(plan: Plan, progress: Progress) -> Progress:
             t = latest.get(name)
             if name in done or t is None or t.state in ACTIVE:
                 continue
-            lost = t.state == TrialState.FAIL and N.FAIL_REASON_ATTR not in t.user_attrs
-            reason = lost_reason(t, trials, plan.cfg.max_retries) if lost else t.user_attrs.get(N.FAIL_REASON_ATTR)
+            reason = (
+                lost_reason(t, trials, plan.cfg.max_retries) if was_lost(t) else t.user_attrs.get(N.FAIL_REASON_ATTR)
+            )
             failures[name] = reason or f"trial {t.number} ended {t.state.name} without a FINISHED run"
         waiting = sum(t.state == TrialState.WAITING for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if not (waiting or running):
-            sweep_summary.summarize_parent(plan.parent_id)  # metrics and description the MLflow UI shows
+            summarize_parent(plan.parent_id)  # metrics and description the MLflow UI shows
         closed = sweeps.settle_parent(plan.parent_id, bool(waiting or running), failures, len(plan.cfg.grid))
     return dataclasses.replace(
         progress,

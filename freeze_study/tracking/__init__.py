@@ -1,10 +1,11 @@
 """What goes to MLflow and where: the only package that chooses the experiment, starts or ends runs,
 or turns on autolog (`runs`), checks the store can be used (`store`), the one home of what a training
-run records (`record`), a sweep's parent and children and what its parent shows (`sweeps`,
-`sweep_summary`), how a worker reaches a shared tracking server (`server`) and the MLflow UI's
-addresses (`ui`), and logged or registered models read back without leaving a copy behind (`models`)."""
+run records (`record`), a sweep's parent and children and its summary logged on the parent (`sweeps`),
+how a worker reaches a shared tracking server (`server`) and the MLflow UI's addresses (`ui`), and logged or
+registered models read back without leaving a copy behind (`models`)."""
 
-from freeze_study.tracking import record, ui
+from freeze_study.tracking import record, sweeps, ui
+from freeze_study.tracking.models import quiet_downloads
 from freeze_study.tracking.runs import (
     autolog_safe,
     child_runs,
@@ -29,9 +30,11 @@ __all__ = [
     "log_metrics",
     "mark_failed",
     "mark_model_training",
+    "quiet_downloads",
     "record",
     "run",
     "set_status",
+    "sweeps",
     "ui",
     "use_experiment",
     "use_tracking_uri",

@@ -5,6 +5,8 @@ tracking server, into a new `tempfile.mkdtemp()` folder that nothing removes (`m
 create_tmp_dir`): a copy of the whole model per load (about 45 MB for ResNet18) left under the system's
 temporary folder by every `freeze-study predict` and `register`. Downloading into our own temporary
 folder and loading from there leaves nothing behind; torch models are read fully into memory.
+Artifacts downloaded in bulk (prediction tables, TensorBoard files) go without a progress bar each
+(`quiet_downloads`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import mlflow
+
+PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # MLflow's own switch for its download progress bars
+
+
+@contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No 'Downloading artifacts' bar per download inside the block, unless the user set MLflow's switch."""
+    if PROGRESS_ENV in os.environ:
+        yield
+        return
+    os.environ[PROGRESS_ENV] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(PROGRESS_ENV, None)
 
 
 @contextmanager

@@ -8,8 +8,10 @@ MLflow is the record of which points are done. Each child names the worker that 
 
 from __future__ import annotations
 
+import time
+
 import mlflow
-from mlflow.entities import Param
+from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 import freeze_study.names as N
@@ -34,6 +36,16 @@ def sweep_run_name(cfg: SweepConfig) -> str:
     return fits(name, MAX_RUN_NAME, f"… ({len(cfg.seeds)} seeds)")
 
 
+def experiment_of(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
+    """The id of the sweep's experiment: that of the run `mlflow run -e sweep` made (`launcher_run_id`), else
+    `cfg`'s, created (and tagged as model training) when it does not exist yet."""
+    client = mlflow.MlflowClient()
+    if launcher_run_id:
+        return client.get_run(launcher_run_id).info.experiment_id
+    use_experiment(cfg.train.experiment_name())
+    return client.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
+
+
 def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
     """The sweep's parent run id: the oldest parent with the same key, else a new one.
 
@@ -43,11 +55,7 @@ def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) 
     one call, so a crash never leaves a parent that cannot be found again.
     """
     client = mlflow.MlflowClient()
-    if launcher_run_id:
-        experiment_id = client.get_run(launcher_run_id).info.experiment_id
-    else:
-        use_experiment(cfg.train.experiment_name())
-        experiment_id = client.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
+    experiment_id = experiment_of(cfg, launcher_run_id)
     found = client.search_runs(
         [experiment_id],
         f"tags.`{N.SWEEP_KEY_TAG}` = '{cfg.key()}' and tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
@@ -108,6 +116,35 @@ def child_tags(point_name: str, study_name: str, trial_number: int, worker: str)
         N.TRIAL_NUMBER_TAG: str(trial_number),
         N.WORKER_TAG: worker,
     }
+
+
+def grid_point(run) -> tuple[int, int]:
+    """(freeze, seed) of a child run (an MLflow `Run`), read from its params: the one place they are parsed."""
+    params = run.data.params
+    return int(float(params[N.FREEZE_PARAM])), int(float(params[N.SEED_PARAM]))
+
+
+def log_summary(parent_id: str, metrics: dict[str, float], note: str) -> None:
+    """Log a sweep's summary metrics on its parent at step 0 (the UI's chart view draws them as bars with their
+    values) and set its description (Markdown)."""
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(parent_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+    client.set_tag(parent_id, N.NOTE_TAG, note)
+
+
+def latest_sweep(client: mlflow.MlflowClient, experiment_name: str) -> str | None:
+    """The id of the newest sweep parent run (by start time) in the experiment, or None."""
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        f"tags.`{N.ROLE_TAG}` = '{N.SWEEP_ROLE}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
 
 
 def finished_points(parent_id: str) -> set[str]:

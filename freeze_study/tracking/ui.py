@@ -5,13 +5,15 @@ MLflow 3's UI opens an experiment in its GenAI view (traces) unless the address 
 `mlflow.experimentKind` tag alone does not change that. Every address the project prints
 comes from here and carries it. The routes and query keys are those of the 3.x UI
 (`#/experiments/<id>/runs`, `#/compare-runs?runs=[..]&experiments=[..]`, `compareRunsMode`,
-`searchFilter`, `orderByKey`), as its JavaScript bundle spells them.
+`searchFilter`, `orderByKey`), as its JavaScript bundle spells them. The one command that serves a local
+store in the UI is here too (`serve_command`), and the pages `freeze-study ui` lists (`ui_pages`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from urllib.parse import quote, urlencode
 
@@ -19,6 +21,8 @@ import mlflow
 
 from freeze_study.names import FINISHED, FREEZE_PARAM, PARENT_RUN_TAG
 from freeze_study.tracking.runs import child_runs
+from freeze_study.tracking.store import StoreError, mark_model_training
+from freeze_study.tracking.sweeps import latest_sweep
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` and `mlflow server` listen by default
 SUPPRESS_MLFLOW_URLS_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"  # MLflow's own switch
@@ -42,10 +46,27 @@ def base_url(tracking_uri: str | None = None) -> str:
     return uri.rstrip("/") if is_server(uri) else LOCAL_UI
 
 
-def serve_command(tracking_uri: str | None = None) -> list[str] | None:
-    """The command that shows a local store in the UI at `LOCAL_UI`, or None for a tracking server."""
+def serve_command(tracking_uri: str | None = None, port: int | None = None) -> list[str] | None:
+    """The command that shows a local store in the UI, or None for a tracking server (it serves its own): as a
+    user types it (`mlflow ui` at `LOCAL_UI`), or with `port` as `freeze-study ui` starts it (this environment's
+    MLflow, on 127.0.0.1:`port`)."""
     uri = tracking_uri or mlflow.get_tracking_uri()
-    return None if is_server(uri) else ["mlflow", "ui", "--backend-store-uri", uri]
+    if is_server(uri):
+        return None
+    if port is None:
+        return ["mlflow", "ui", "--backend-store-uri", uri]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def _address(route: str, query: dict[str, str], base: str | None) -> str:
@@ -103,3 +124,17 @@ def sweep_urls(parent_run_id: str, base: str | None = None) -> tuple[str, str]:
         children_url(experiment_id, parent_run_id, base),
         compare_url(experiment_id, [r.info.run_id for r in done], base),
     )
+
+
+def ui_pages(client: mlflow.MlflowClient, experiment: str, base: str | None = None) -> list[tuple[str, str]]:
+    """(name, address) of the experiment's runs and of its latest sweep's runs and compare page, in the
+    model-training view; the experiment is tagged as model training. Raises StoreError when it does not exist."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise StoreError(f"no experiment '{experiment}' in {mlflow.get_tracking_uri()} (train or sweep first)")
+    mark_model_training(found.experiment_id)
+    pages = [("experiment", experiment_url(found.experiment_id, base))]
+    if sweep := latest_sweep(client, experiment):
+        charts, compare = sweep_urls(sweep, base)
+        pages += [("latest sweep as charts", charts), ("compare its runs", compare)]
+    return pages

@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from freeze_study import tracking
-from freeze_study.cache import to_layout
-from freeze_study.model import FrozenCut
+from freeze_study.model import FrozenCut, to_layout
 from freeze_study.names import EPOCH_TIME, SPLIT_METRICS, VAL_ACC, VAL_LOSS
 
 

@@ -18,8 +18,7 @@ from torch import nn
 from freeze_study.cache import CachePlan, build_inputs
 from freeze_study.config import TrainConfig
 from freeze_study.data import Data, FileMemo
-from freeze_study.model import FrozenCut, build_resnet18, freeze_at_level
-from freeze_study.training.device import Device, make_deterministic
+from freeze_study.model import Device, FrozenCut, build_resnet18, freeze_at_level, make_deterministic
 from freeze_study.training.module import FreezeClassifier
 
 
@@ -45,7 +44,7 @@ def prepare(cfg: TrainConfig, data: Data, device: Device, spill: ExitStack, memo
     net = build_network(len(data.classes), cfg.weights, device)
     cut = freeze_at_level(net, cfg.freeze)
     make_deterministic()
-    loaders, plan = build_inputs(cfg, data, net, cut.prefix, device.compute, spill, memo)
+    loaders, plan = build_inputs(cfg, data, net, cut.prefix, device, spill, memo)
     module = FreezeClassifier(net, cut, cfg.lr, features_input=plan.features, channels_last=device.channels_last)
     return Prepared(net, cut, module, loaders, plan)
 

@@ -23,7 +23,8 @@ from freeze_study import tracking
 from freeze_study.cache import file_memo
 from freeze_study.config import TrainConfig
 from freeze_study.data import IMAGENET_MEAN, IMAGENET_STD, file_sha256, load_data, preprocessing
-from freeze_study.model import count_params, export_model, frozen_stages_param, weights_sha256
+from freeze_study.levels import frozen_stages_param
+from freeze_study.model import Device, count_params, export_model, resolve_device, weights_sha256
 from freeze_study.names import (
     BEST_EPOCH,
     DATA_CHECK_TIME,
@@ -54,7 +55,6 @@ from freeze_study.names import (
 from freeze_study.scratch import scratch_dir
 from freeze_study.training import evaluate
 from freeze_study.training.best import BestWeights
-from freeze_study.training.device import Device, resolve_device
 from freeze_study.training.prepare import make_trainer, prepare
 
 
@@ -93,16 +93,8 @@ def train(
         tags,
         system_metrics=cfg.system_metrics == "on",
     ) as active:
-        tracking.record.params(
-            {
-                **cfg.params(),
-                RESOLVED_ACCELERATOR_PARAM: device.accelerator,
-                RESOLVED_PRECISION_PARAM: device.precision,
-                RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
-                PREPROCESSING_PARAM: preprocessing(cfg.image_size),
-                FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
-            }
-        )
+        params = run_params(cfg, device)  # MLflow's params and TensorBoard's hparams: the same, built once
+        tracking.record.params({k: str(v) for k, v in params.items()})
         tracking.record.config(dataclasses.asdict(cfg))  # the first artifact: an unwritable store fails here
         tracking.record.source_commit()
         clock = _Clock()
@@ -117,6 +109,7 @@ def train(
             board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill, memo)
             if digest := weights_sha256(cfg.weights, partial(file_sha256, memo=memo)):  # which weights, exactly
+                params[WEIGHTS_SHA256_PARAM] = digest
                 tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
             if memo:
                 memo.close()  # everything the run checks and hashes is done
@@ -140,7 +133,7 @@ def train(
             evidence = [evaluate.split_predictions(outputs[s], data, s) for s in EVALUATED_SPLITS]
             val_acc = run.module.history[best_epoch][VAL_ACC]
             results = {VAL_ACC: val_acc, TEST_ACC: test[TEST_ACC], FIT_TIME: fit_time}
-            board.log_hyperparams(_hparams(cfg, device), {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
+            board.log_hyperparams(params, {HPARAM_METRIC_PREFIX + k: v for k, v in results.items()})
             board.finalize("success")
             tracking.record.tensorboard(board_dir)
         with clock(EVIDENCE_LOG_TIME):
@@ -192,12 +185,14 @@ class _Clock:
             self.seconds[name] = time.perf_counter() - start
 
 
-def _hparams(cfg: TrainConfig, device: Device) -> dict[str, object]:
-    """The config as TensorBoard hparams (typed, so numbers are numbers in its HParams view), plus what was resolved."""
-    values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
+def run_params(cfg: TrainConfig, device: Device) -> dict[str, object]:
+    """A run's params: the whole config (None values left out) plus what was resolved from it, typed (numbers stay
+    numbers in TensorBoard's HParams view; MLflow logs them as text)."""
     return {
-        **values,
+        **{k: v for k, v in dataclasses.asdict(cfg).items() if v is not None},
         RESOLVED_ACCELERATOR_PARAM: device.accelerator,
         RESOLVED_PRECISION_PARAM: device.precision,
+        RESOLVED_MEMORY_FORMAT_PARAM: device.memory_format,
+        PREPROCESSING_PARAM: preprocessing(cfg.image_size),
         FROZEN_STAGES_PARAM: frozen_stages_param(cfg.freeze),
     }

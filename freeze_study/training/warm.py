@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from freeze_study.cache import file_memo, prefix_problem, shared_features, shared_problem, store_of
 from freeze_study.config import TrainConfig
 from freeze_study.data import load_data, worker_count
-from freeze_study.model import freeze_prefix
-from freeze_study.training.device import make_deterministic, resolve_device
+from freeze_study.model import freeze_prefix, make_deterministic, resolve_device
 from freeze_study.training.prepare import build_network
 
 
@@ -55,7 +54,7 @@ def share_features(cfg: TrainConfig, levels: Iterable[int]) -> Warmed | None:
         workers = worker_count(cfg.num_workers)
         store = store_of(cfg)
         found = shared_features(
-            net, cfg.weights, frozen, data, device.compute, cfg.batch_size, store, hold, workers, memo, cfg.image_size
+            net, cfg.weights, frozen, data, device, cfg.batch_size, store, hold, workers, memo, cfg.image_size
         )
     if memo:
         memo.close()

@@ -1,7 +1,8 @@
 """What "freeze level K" means: the one definition every other module calls.
 
 Level 0 trains everything; level K (1..4) freezes the stem and the first K residual
-stages, `layer1`..`layerK`. Pure Python, so the report can name levels without torch.
+stages, `layer1`..`layerK`. Pure Python (names only), low in the layers, so the model, training and the
+report name levels from one place without the report importing torch.
 """
 
 from __future__ import annotations

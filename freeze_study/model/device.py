@@ -1,14 +1,21 @@
-"""Which device, precision and convolution layout a run uses, chosen from what this machine has."""
+"""Which device, precision and convolution layout a run uses, chosen from what this machine has (`resolve_device`),
+and how the network runs there, in the Trainer or outside it (the frozen prefix's cached outputs): one `Device`.
+
+The same image gives slightly different numbers on another device, CPU instruction set,
+precision, layout or torch version, so all of them are part of a shared cache entry's key
+(`Device.describe`): cached outputs are always the numbers the uncached run would compute.
+"""
 
 from __future__ import annotations
 
 import os
+import platform
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from freeze_study.cache import Compute
 from freeze_study.config import ConfigError, TrainConfig
 from freeze_study.names import AUTOCAST_DTYPES
 
@@ -39,10 +46,34 @@ class Device(NamedTuple):
         """Convolutions run on channels-last (NHWC-ordered) tensors."""
         return self.memory_format == "channels_last"
 
-    @property
-    def compute(self) -> Compute:
-        """How the frozen prefix runs outside the Trainer: the same device, autocast and layout."""
-        return Compute(self.accelerator, self.autocast, self.channels_last)
+    def describe(self) -> str:
+        """Everything that changes the numbers, as text for a cache key."""
+        if self.accelerator == "cuda":
+            where = f"cuda:{torch.cuda.get_device_name()}:sm{''.join(map(str, torch.cuda.get_device_capability()))}"
+        else:
+            where = f"{self.accelerator}:{platform.machine()}:{torch.backends.cpu.get_cpu_capability()}"
+        layout = "channels_last" if self.channels_last else "contiguous"
+        return f"{where}|{self.autocast or torch.float32}|{layout}|torch {torch.__version__}"
+
+    def context(self):
+        """The autocast context the run's Trainer uses for this precision (none for fp32), for the frozen prefix
+        run outside the Trainer."""
+        return torch.autocast(self.accelerator, dtype=self.autocast) if self.autocast else nullcontext()
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` on the device, in the layout convolutions run in."""
+        return to_layout(x.to(self.accelerator, non_blocking=True), self.channels_last)
+
+
+def to_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A batch of images or feature maps (N x C x H x W) in channels-last layout when asked; other shapes as they are.
+
+    The values are the same; only the order in memory changes, which decides the convolution
+    kernels used (and so the last bits of their results).
+    """
+    if channels_last and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def resolve_device(cfg: TrainConfig) -> Device:
