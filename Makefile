@@ -44,11 +44,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-test: install ## all the tests, the slow end-to-end and browser ones included (what CI runs)
+test: install ## every tier: unit, integration, system (servers, PostgreSQL, browser; what CI runs)
 	$(BIN)/python -m pytest -q
 
-test-fast: install ## the tests not marked slow (a minute or two)
-	$(BIN)/python -m pytest -q -m "not slow"
+test-fast: install ## the unit and integration tiers (no servers, no browser; under 3 minutes)
+	$(BIN)/python -m pytest -q tests/unit tests/integration
 
 # ruff's linter and formatter, configured in pyproject.toml; `make format` rewrites what `lint` rejects.
 lint: install ## ruff check and ruff format --check (CI runs it before the tests)
@@ -77,7 +77,7 @@ tensorboard: install ## the latest sweep's TensorBoard event files, in TensorBoa
 	$(BIN)/freeze-study tensorboard
 
 screenshots: install ## remake docs/*.png: the browser test's MLflow UI screenshots (needs chromium)
-	FREEZE_STUDY_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py
+	FREEZE_STUDY_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/system/test_browser.py
 
 bench: install ## seconds per epoch with and without the feature cache, per level (random init)
 	$(BIN)/freeze-study bench --data $(BENCH_DATA) --weights none

@@ -3,7 +3,7 @@
 Stage names, param, metric and tag names, run roles and run statuses: training,
 sweep, report and tests import them from here, so a rename happens in one place.
 Pure constants and string helpers: no imports beyond the standard library, no dataclasses, no environment
-look-ups (the run statuses are spelled out; `tests/test_layout.py` checks them against MLflow's).
+look-ups (the run statuses are spelled out; `tests/unit/test_layout.py` checks them against MLflow's).
 """
 
 from __future__ import annotations

@@ -21,13 +21,16 @@ from types import SimpleNamespace
 import mlflow
 import pytest
 
+import freeze_study.names as N
 from freeze_study.config import TrainConfig
 from freeze_study.tracking.server import WORKER_HTTP_DEFAULTS
 from tests.helpers import (
+    REGISTERED_NAME,
     TINY_IMAGE_SIZE,
     Stack,
     assert_no_leaked_runs,
     free_port,
+    log_model_run,
     make_image_folder,
     stop_group,
     wait_until_answers,
@@ -38,10 +41,32 @@ os.environ["MLFLOW_AUTOLOGGING_TESTING"] = "true"  # autolog errors raise (MLflo
 _MLFLOW_CONTEXT = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID")
 
 
+# The tiers, one folder each: what a test in a tier may ask for is checked when the tests are collected.
+TIERS = ("unit", "integration", "system")
+NOT_IN = {  # fixtures a tier's tests may not use
+    "unit": {"store", "mlflow_server", "stack", "shared", "page", "registered"},
+    "integration": {"mlflow_server", "stack", "shared", "page"},
+    "system": set(),
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `cuda` are skipped, with the reason, on machines without a CUDA device."""
+    """Each test is marked with its tier (its folder), and a test that uses what its tier may not (a store in a
+    unit test, a server in an integration test) stops the collection by name. Tests marked `cuda` are skipped,
+    with the reason, on machines without a CUDA device."""
     import torch
 
+    wrong = []
+    for item in items:
+        tier = next((t for t in TIERS if f"{os.sep}tests{os.sep}{t}{os.sep}" in str(item.path)), None)
+        if tier is None:
+            wrong.append(f"{item.nodeid}: not in a tier's folder (tests/unit, tests/integration, tests/system)")
+            continue
+        item.add_marker(getattr(pytest.mark, tier))
+        if used := sorted(NOT_IN[tier] & set(item.fixturenames)):
+            wrong.append(f"{item.nodeid}: a {tier} test uses {', '.join(used)}")
+    if wrong:
+        raise pytest.UsageError("tests outside their tier:\n" + "\n".join(wrong))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (run them with `make gpu-check` on a GPU machine)")
@@ -117,6 +142,29 @@ def tiny_config(image_folder: Path) -> TrainConfig:
         accelerator="cpu",
         precision="32-true",
     )  # the same on any host
+
+
+@pytest.fixture
+def weights_file(tmp_path: Path) -> str:
+    """A seeded random-init ResNet18 state dict: weights that do not depend on the run's seed (shared cache)."""
+    import torch
+
+    from freeze_study.model import build_resnet18
+
+    torch.manual_seed(0)
+    path = tmp_path / "weights.pth"
+    torch.save(build_resnet18(1000, "none").state_dict(), path)
+    return str(path)
+
+
+@pytest.fixture
+def registered(store: mlflow.MlflowClient) -> str:
+    """The id of a run whose classifier is registered as the default experiment's champion."""
+    from freeze_study.serve import register_run
+
+    run_id = log_model_run()
+    register_run(run_id, REGISTERED_NAME, {N.VAL_ACC: "0.5"})
+    return run_id
 
 
 @pytest.fixture

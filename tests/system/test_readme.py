@@ -221,7 +221,6 @@ def run_server(command: str, url: str, cwd: Path) -> str | None:
         proc.stdout.close()
 
 
-@pytest.mark.slow
 def test_readme_commands_run_as_written(checkout: Path):
     not_run = []
     for command in readme_commands():

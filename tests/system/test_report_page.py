@@ -8,7 +8,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pytest
 from PIL import Image
 
 import freeze_study.names as N
@@ -23,7 +22,6 @@ TABLES = """[...document.querySelectorAll('table')].map(t => ({
     rows: t.rows.length, columns: t.rows[0].cells.length}))"""
 
 
-@pytest.mark.slow
 def test_report_page_in_a_real_browser(store: mlflow.MlflowClient, page, tmp_path: Path) -> None:
     exp_id = store.create_experiment(N.DEFAULT_EXPERIMENT)
     parent = new_parent(store, exp_id, start=1_000)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
@@ -25,25 +23,13 @@ from freeze_study.data import DataError, ImageDataset, load_data
 from freeze_study.serve import register_run
 from freeze_study.serve.predict import load_classifier
 from tests.helpers import (
+    CHAMPION,
     CLASSES,
+    REGISTERED_NAME,
     log_model_run,
     make_image_folder,
-    post_json,
-    scoring_server,
-    sweep_args,
     tiny_network,
 )
-
-NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
-CHAMPION = f"models:/{NAME}@{N.CHAMPION_ALIAS}"
-
-
-@pytest.fixture
-def registered(store) -> str:
-    """The id of a run whose classifier is registered as the champion."""
-    run_id = log_model_run()
-    register_run(run_id, NAME, {N.VAL_ACC: "0.5"})
-    return run_id
 
 
 def test_classifier_applies_the_training_preprocessing_to_bytes_paths_and_base64(registered, image_folder):
@@ -67,7 +53,7 @@ def test_classifier_applies_the_training_preprocessing_to_bytes_paths_and_base64
 def test_the_served_model_runs_in_the_precision_its_run_evaluated_in(store, image_folder, precision):
     """None: a model logged before the precision was recorded, served in fp32 as it was then."""
     run_id = log_model_run(precision=precision)
-    register_run(run_id, NAME, {N.VAL_ACC: "0.5"})  # the network exported to pt2, in the classifier
+    register_run(run_id, REGISTERED_NAME, {N.VAL_ACC: "0.5"})  # the network exported to pt2, in the classifier
     split = load_data(str(image_folder)).splits["test"]
     x = torch.stack([x for x, _ in ImageDataset(split)])
     dtype = N.AUTOCAST_DTYPES.get(precision or N.FP32_PRECISION)
@@ -176,24 +162,13 @@ def test_register_and_predict_leave_no_copy_of_a_model_in_the_temporary_folder(
     store, image_folder, isolated_temp, capsys
 ):
     run_id = log_model_run()
-    register_run(run_id, NAME, {N.VAL_ACC: "0.5"})  # reads the run's model back to export it
+    register_run(run_id, REGISTERED_NAME, {N.VAL_ACC: "0.5"})  # reads the run's model back to export it
     path = list(sys.path)
     for uri in (CHAMPION, f"runs:/{run_id}/{N.MODEL_ARTIFACT}"):  # the pyfunc classifier, the torch network
         assert main(["predict", str(image_folder / "test"), "--model", uri]) == 0
         assert f"9 images classified by {uri}" in capsys.readouterr().err
     assert not list(isolated_temp.rglob("MLmodel"))  # where MLflow's downloads and ours go
     assert sys.path == path  # the classifier's code folder went with its download
-
-
-def test_a_test_s_own_mlflow_loads_and_child_processes_write_under_its_folder(store, isolated_temp):
-    """The tests' own `load_model(uri)` calls leave MLflow's copy in the test's own temporary folder (isolated_temp,
-    removed when the test ends); so do the servers and workers the tests start."""
-    run_id = log_model_run()
-    mlflow.pytorch.load_model(f"runs:/{run_id}/{N.MODEL_ARTIFACT}")
-    assert len(list(isolated_temp.rglob("MLmodel"))) == 1
-    child = "import tempfile; print(tempfile.gettempdir())"
-    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(isolated_temp)
 
 
 @pytest.mark.parametrize(
@@ -207,52 +182,3 @@ def test_predict_with_a_model_that_cannot_be_loaded_says_so_in_one_line(store, i
     assert main(["predict", str(image_folder / "test"), "--model", model]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"freeze-study: error: {message}") and len(err.splitlines()) == 1
-
-
-@pytest.mark.slow
-def test_scoring_server_answers_jpeg_and_png_and_refuses_a_non_image_with_a_400(registered, image_folder, tmp_path):
-    jpeg = next((image_folder / "test").rglob("*.jpg"))
-    png = next((image_folder / "test").rglob("*.png"))  # RGBA
-    expected = [p.model_dump() for p in mlflow.pyfunc.load_model(CHAMPION).predict([jpeg, png])]
-    encoded = [base64.b64encode(p.read_bytes()).decode() for p in (jpeg, png)]
-    with scoring_server(CHAMPION, tmp_path / "serve.log") as url:
-        status, answer = post_json(f"{url}/invocations", {"inputs": encoded})
-        assert status == 200 and [p["class_name"] for p in answer["predictions"]] == [e["class_name"] for e in expected]
-        for got, want in zip(answer["predictions"], expected, strict=True):
-            assert got["probabilities"] == pytest.approx(want["probabilities"], rel=1e-5, abs=1e-6)
-        status, answer = post_json(f"{url}/invocations", {"inputs": [base64.b64encode(b"plain text").decode()]})
-        assert status == 400 and "1 of 1 inputs are not images: cannot decode image input 0" in answer["message"]
-        status, answer = post_json(f"{url}/invocations", {"inputs": ["not base64!"]})
-        assert status == 400 and "input 0 is not base64 text of an image file" in answer["message"]
-        status, answer = post_json(f"{url}/invocations", {"inputs": encoded[:1]})  # still serving
-        assert status == 200 and answer["predictions"][0]["class_name"] == expected[0]["class_name"]
-
-
-@pytest.mark.slow
-def test_a_sweep_registers_its_choice_and_predict_reproduces_the_runs_logged_test_predictions(
-    store, tiny_config, capsys
-):
-    sweep = sweep_args(tiny_config, "3,4", "1")
-    assert main(sweep) == 0
-    assert "registered: run " in capsys.readouterr().out
-    (version,) = store.search_model_versions(f"name = '{NAME}'")
-    assert store.get_model_version_by_alias(NAME, N.CHAMPION_ALIAS).version == version.version
-    precision = store.get_run(version.run_id).data.params[N.RESOLVED_PRECISION_PARAM]  # 'auto' resolved here
-    assert mlflow.models.get_model_info(CHAMPION).metadata[N.RESOLVED_PRECISION_PARAM] == precision  # served in it
-    folder = Path(tiny_config.data)
-    assert main(["predict", str(folder / "test"), "--json"]) == 0  # through models:/NAME@champion
-    predicted = {Path(r["file"]).relative_to(folder).as_posix(): r for r in json.loads(capsys.readouterr().out)}
-    logged = pd.read_json(
-        store.download_artifacts(version.run_id, N.predictions_artifact("test")), orient="split", dtype=False
-    )
-    assert sorted(predicted) == sorted(logged[N.IMAGE_COL]) and len(predicted) == 9
-    for row in logged.to_dict("records"):
-        mine = predicted[row[N.IMAGE_COL]]
-        assert mine["class_name"] == row[N.PREDICTED_COL]
-        assert mine["probabilities"] == pytest.approx({c: row[f"{N.PROB_PREFIX}{c}"] for c in CLASSES}, abs=1e-5)
-    right = [predicted[row[N.IMAGE_COL]]["class_name"] == row[N.TRUE_COL] for row in logged.to_dict("records")]
-    logged_acc = store.get_run(version.run_id).data.metrics[N.TEST_ACC]  # a float32 from Lightning
-    assert sum(right) == round(logged_acc * len(right)) and np.mean(right) == pytest.approx(logged_acc, abs=1e-6)
-    assert main(sweep) == 0  # the same sweep again: nothing trained, nothing new registered
-    assert f"already registered: run {version.run_id} " in capsys.readouterr().out
-    assert len(store.search_model_versions(f"name = '{NAME}'")) == 1

@@ -4,7 +4,6 @@ as each level's own prefix, built before a sweep's runs and read by every seed; 
 from __future__ import annotations
 
 import dataclasses
-import json
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -15,23 +14,12 @@ import torch
 import freeze_study.names as N
 from freeze_study.cache import Store, decoded_images, shared_features
 from freeze_study.cache.shared import as_tensor
-from freeze_study.config import SweepConfig
 from freeze_study.data import load_data, normalize
 from freeze_study.model import Device, build_resnet18, freeze_at_level, freeze_prefix
-from freeze_study.sweep import run_sweep
 from freeze_study.training import train
-from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers, children, sweep_parents
+from tests.helpers import EXACT_IMAGE_SIZE, assert_same_numbers
 
 CPU = Device("cpu", "32-true", "channels_last")
-
-
-@pytest.fixture
-def weights_file(tmp_path: Path) -> str:
-    """A seeded random-init ResNet18 state dict: weights that do not depend on the run's seed."""
-    torch.manual_seed(0)
-    path = tmp_path / "weights.pth"
-    torch.save(build_resnet18(1000, "none").state_dict(), path)
-    return str(path)
 
 
 def frozen_net(weights: str):
@@ -95,31 +83,6 @@ def test_other_weights_data_or_compute_never_share_entries(image_folder, weights
     assert len(groups) == 3
     with pytest.raises(ValueError, match="random-init"):
         shared_features(net, "none", [4], data, CPU, 4, store, ExitStack(), 0)
-
-
-@pytest.mark.slow
-def test_sweep_builds_every_levels_features_once_before_its_runs(store, tiny_config, weights_file, isolated_cache):
-    cfg = SweepConfig(
-        levels=(0, 1, 3), seeds=(1, 2), train=dataclasses.replace(tiny_config, weights=weights_file, epochs=1)
-    )
-    result = run_sweep(cfg, say=lambda line: None)
-    assert result.finished == 6 and not result.failures
-    (parent,) = sweep_parents(store)
-    assert len(store.get_metric_history(parent.info.run_id, N.CACHE_BUILD_TIME)) == 1  # the one pass
-    runs = children(store, parent.info.run_id)
-    first_start = min(r.info.start_time for r in runs) / 1000
-    frozen = [r for r in runs if r.data.params[N.FREEZE_PARAM] != "0"]
-    assert {r.data.tags[N.FEATURE_CACHE_SCOPE_TAG] for r in frozen} == {N.SHARED_SCOPE}
-    assert len({r.data.tags[N.FEATURE_CACHE_ENTRY_TAG] for r in frozen}) == 1  # every seed and level: one group
-    entries = sorted((isolated_cache / "features").glob("*.json"))
-    assert sorted(p.stem.split("-", 1)[1] for p in entries) == [
-        f"L{k}-{s}" for k in (1, 3) for s in ("test", "train", "validation")
-    ]
-    assert all(json.loads(p.read_text())["created"] < first_start for p in entries)  # before any run
-    again = run_sweep(dataclasses.replace(cfg, seeds=(3,)), say=lambda line: None)  # a later sweep reuses them
-    assert again.finished == 3
-    assert sorted((isolated_cache / "features").glob("*.json")) == entries
-    assert all(json.loads(p.read_text())["created"] < first_start for p in entries)
 
 
 def test_random_init_features_stay_the_runs_own(store, tiny_config, isolated_cache):

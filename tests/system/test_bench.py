@@ -13,7 +13,6 @@ from freeze_study.config import BenchConfig, TrainConfig
 from tests.helpers import TINY_IMAGE_SIZE
 
 
-@pytest.mark.slow
 def test_bench_compares_cached_and_uncached(image_folder, tmp_path):
     out = tmp_path / "bench.json"
     train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0, image_size=TINY_IMAGE_SIZE)
@@ -31,7 +30,6 @@ def test_bench_compares_cached_and_uncached(image_folder, tmp_path):
     assert "speed-up" in table and len(table.splitlines()) == 5
 
 
-@pytest.mark.slow
 def test_sweep_bench_compares_whole_sweeps_against_the_compute_limit(image_folder, tmp_path):
     out = tmp_path / "sweep.json"
     train = TrainConfig(data=str(image_folder), weights="none", batch_size=4, num_workers=0, image_size=TINY_IMAGE_SIZE)

@@ -1,6 +1,6 @@
 """Many workers, one sweep: each grid point trained once, nothing lost to kill -9 or a tracking-server restart.
 
-The slow tests run real worker processes against the session's stack (PostgreSQL and an
+The tests that need the stack run real worker processes against the session's stack (PostgreSQL and an
 `mlflow server` on it, as `make server` starts them); each test has its own Optuna database
 and experiment.
 """
@@ -13,19 +13,15 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 import freeze_study.names as N
 from freeze_study.cli import main
-from freeze_study.config import ConfigError, SweepConfig, TrainConfig
-from freeze_study.scratch import remove_orphans
-from freeze_study.sweep.storage import Storage
+from freeze_study.config import SweepConfig, TrainConfig
 from tests.helpers import TINY_IMAGE_SIZE, children, finish, runs_of, start_together, sweep_args, sweep_parents
 
 HOST = socket.gethostname()
@@ -59,7 +55,6 @@ def kill_when_training(
     raise AssertionError("no worker started training")
 
 
-@pytest.mark.slow
 def test_three_workers_started_together_train_each_point_once(shared, tiny_config, tmp_path):
     argv = sweep_args(tiny_config, "3,4", "1,2,3") + ["--storage", shared.storage, *FAST]
     procs = start_together([argv] * 3, shared.env, tmp_path)
@@ -89,7 +84,6 @@ def test_three_workers_started_together_train_each_point_once(shared, tiny_confi
     assert not [t for t in texts if secret in t]
 
 
-@pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_taken_over(shared, tiny_config, tmp_path, isolated_cache, isolated_temp):
     argv = sweep_args(tiny_config, "4", "1") + ["--storage", shared.storage, *FAST, "--cache-memory-gib", "0"]
     procs = start_together([argv] * 2, shared.env, tmp_path)
@@ -121,7 +115,6 @@ def epoch_logged(client, experiment: str) -> bool:
     return bool(found and client.search_runs([found.experiment_id], f"metrics.{N.VAL_LOSS} >= 0", max_results=1))
 
 
-@pytest.mark.slow
 def test_a_worker_rides_out_a_tracking_server_restart(shared, tiny_config, tmp_path):
     epochs = 8
     argv = sweep_args(tiny_config, "3", "1") + ["--storage", shared.storage, "--epochs", str(epochs)]
@@ -149,7 +142,6 @@ def test_a_worker_rides_out_a_tracking_server_restart(shared, tiny_config, tmp_p
         assert len(shared.client.get_metric_history(child.info.run_id, name)) == 1, name
 
 
-@pytest.mark.slow
 def test_planners_racing_queue_each_point_once(shared, tiny_config, tmp_path):
     cfg = SweepConfig(
         levels=(4,),
@@ -195,7 +187,6 @@ def test_planners_racing_queue_each_point_once(shared, tiny_config, tmp_path):
     assert finished[0].data.params["data"] == os.path.realpath(tiny_config.data)
 
 
-@pytest.mark.slow
 def test_optuna_in_mlflow_database_is_refused(shared, tiny_config, capsys):
     args = sweep_args(tiny_config, "4", "1") + ["--storage", shared.stack.storage("mlflow")]
     assert main(args) == 2
@@ -205,7 +196,6 @@ def test_optuna_in_mlflow_database_is_refused(shared, tiny_config, capsys):
     assert runs_of(shared.client, shared.experiment) == []
 
 
-@pytest.mark.slow
 def test_a_sweep_stopped_then_killed_mid_trial_and_run_again(
     store, tiny_config, tmp_path, isolated_cache, isolated_temp
 ):
@@ -233,68 +223,3 @@ def test_a_sweep_stopped_then_killed_mid_trial_and_run_again(
     assert dead.data.tags[N.ERROR_TAG].startswith(f"lost: worker {HOST}:{killed.pid} stopped sending heartbeats")
     for pid in (stopped.pid, killed.pid):
         assert list(isolated_cache.glob(f"*{pid}@*")) == list(isolated_temp.glob(f"*{pid}@*")) == []
-
-
-def test_a_second_worker_on_sqlite_is_told_in_one_line(store, tracking_uri, tiny_config, tmp_path, capsys):
-    held = Storage(f"sqlite:///{tmp_path / 'optuna.db'}", tracking_uri)  # another worker holds it
-    try:
-        assert main(sweep_args(tiny_config, "4", "1")) == 2
-    finally:
-        held.close()
-    err = capsys.readouterr().err
-    assert f"another worker ({HOST}:{os.getpid()}) is running a sweep on the SQLite storage" in err
-    assert "SQLite holds one worker at a time; for several workers use --storage postgresql://" in err
-    assert len(err.strip().splitlines()) == 1 and runs_of(store) == []
-
-
-@pytest.mark.parametrize(
-    ("storage", "message"),
-    [
-        ("{tracking}", "is MLflow's database (the tracking store is sqlite:///"),
-        ("mysql://u@h/optuna", "freeze-study runs on SQLite (one worker) or PostgreSQL"),
-        ("not a url", "invalid Optuna storage URL 'not a url'"),
-    ],
-)
-def test_unusable_storage_is_named(store, tracking_uri, tiny_config, capsys, storage, message):
-    assert main(sweep_args(tiny_config, "4", "1") + ["--storage", storage.format(tracking=tracking_uri)]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
-    assert runs_of(store) == []
-
-
-def test_worker_without_a_sweep_is_told(store, tmp_path, capsys):
-    assert main(["worker", "--storage", f"sqlite:///{tmp_path / 'empty.db'}"]) == 2
-    assert "no sweep in sqlite:///" in capsys.readouterr().err
-
-
-def test_sweep_config_travels_through_the_study(tiny_config):
-    cfg = SweepConfig(levels=(3, 4), seeds=(7,), train=tiny_config, heartbeat_s=2, grace_period_s=9, max_retries=1)
-    attrs = json.loads(json.dumps(cfg.to_attrs()))  # as the study stores it
-    back = SweepConfig.from_attrs(attrs, "sqlite:///x.db", "s", num_workers=3, cache_dir=None)
-    assert back.key() == cfg.key() and back.train.num_workers == 3 and back.train.epochs == tiny_config.epochs
-    assert (back.heartbeat_s, back.grace_period_s, back.max_retries, back.study_name) == (2, 9, 1, "s")
-    assert back.train.data == os.path.realpath(tiny_config.data)
-    with pytest.raises(ConfigError, match="local settings"):
-        SweepConfig.from_attrs(attrs, "sqlite:///x.db", "s", epochs=5)  # part of the sweep, not of a host
-    with pytest.raises(ConfigError, match="grace_period_s"):
-        SweepConfig(heartbeat_s=10, grace_period_s=10)
-
-
-def test_only_a_dead_process_scratch_is_removed(tmp_path):
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    names = [
-        f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-abc123_x",  # its process is gone: removed
-        f"{N.RUN_SCRATCH}{gone.pid}@{HOST}-q1w2e3r4",
-        f"{N.RUN_SCRATCH}{os.getpid()}@{HOST}-q1w2e3r4",  # alive: kept
-        f"{N.FEATURES_SCRATCH}{gone.pid}@another-host-q1w2e3r4",  # another host's: kept
-        "features-unrelated",
-    ]
-    for name in names:
-        (tmp_path / name).mkdir()
-    (tmp_path / f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy").write_bytes(b"half")  # a file: removed
-    removed = remove_orphans([tmp_path, tmp_path / "missing"])
-    assert sorted(p.name for p in removed) == sorted(
-        [*names[:2], f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy"]
-    )
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 import freeze_study.names as N
 from freeze_study.report import load_sweep, select_level, write_report
 from freeze_study.report.result_figures import cost_frontier, non_dominated
-from freeze_study.report.stats import Paired, accuracy_interval, compare, wilson
+from freeze_study.report.stats import Paired, compare
 from freeze_study.report.summary import compare_on_test, summarize
 from tests.helpers import N_TEST, N_VAL, first_right, log_child, md_table, new_parent
 
@@ -98,28 +97,6 @@ def test_mcnemar_on_a_constructed_pair_of_prediction_tables(logged) -> None:
     assert row.per_seed[0] == Paired(5, 1, N_TEST, pytest.approx(14 / 64)) and row.pooled.pvalue == pytest.approx(
         14 / 64
     )
-
-
-def test_wilson_bounds_match_a_hand_computed_value() -> None:
-    # (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n) with p = 115/128, z = 1.959964 (by hand)
-    assert wilson(115, 128) == pytest.approx((0.833975, 0.939681), abs=1e-6)
-    one = accuracy_interval([115 / 128], correct=115, images=128)
-    assert (one.low, one.high, one.method) == (
-        pytest.approx(0.833975, abs=1e-6),
-        pytest.approx(0.939681, abs=1e-6),
-        "Wilson, 128 images",
-    )
-    unknown = accuracy_interval([0.9])
-    assert unknown.low != unknown.low and unknown.method == "no per-image predictions"
-
-
-def test_frontier_membership() -> None:
-    cost = pd.Series({0: 100.0, 1: 90.0, 2: 60.0, 3: 70.0, 4: 20.0})
-    acc = pd.Series({0: 0.91, 1: 0.90, 2: 0.908, 3: 0.85, 4: 0.82})
-    assert non_dominated(cost, acc) == [4, 2, 0]  # 1 and 3 cost more than 2 and are less accurate
-    tie = pd.Series({0: 0.9, 1: 0.9})
-    assert non_dominated(pd.Series({0: 10.0, 1: 10.0}), tie) == [0, 1]  # equal points do not dominate each other
-    assert non_dominated(pd.Series({0: 10.0, 1: 5.0}), tie) == [1]  # as accurate and cheaper
 
 
 def test_frontier_of_a_logged_sweep(logged) -> None:

@@ -4,7 +4,6 @@ store that cannot be written, a relative store seen from another folder, autolog
 from __future__ import annotations
 
 import json
-import shutil
 
 import mlflow
 import numpy as np
@@ -21,41 +20,10 @@ from freeze_study.config import SweepConfig, TrainConfig
 from freeze_study.data import load_data
 from freeze_study.tracking import sweeps
 from freeze_study.tracking.record import same_value
-from tests.helpers import PROJECT, TINY_IMAGE_SIZE, children, mlflow_run, runs_of, sweep_args, sweep_parents
+from tests.helpers import TINY_IMAGE_SIZE, children, runs_of, sweep_args, sweep_parents
 
 TRAIN = ["train", "--weights", "none", "--epochs", "1", "--batch-size", "4", "--num-workers", "0", "--freeze", "4"]
 TRAIN += ["--image-size", str(TINY_IMAGE_SIZE)]
-
-
-# 8. mlflow run -P lr=1e-4
-@pytest.mark.slow
-def test_mlflow_run_records_every_param_whatever_the_spelling(store, tiny_config, tmp_path):
-    args = ("freeze=4", f"data={tiny_config.data}", "weights=none", "epochs=1", "batch_size=4", "num_workers=0")
-    args += (f"image_size={tiny_config.image_size}",)
-    done = mlflow_run(*args, "lr=1e-4", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (launched,) = runs_of(store)
-    params = launched.data.params
-    assert params["lr"] == "1e-4"  # as `mlflow run` recorded it: MLflow cannot change a param
-    assert params["optimizer_name"] == "Adam" and params["betas"] == "(0.9, 0.999)"  # autolog's batch went in
-    assert params["eps"] == "1e-08" and params["weight_decay"] == "0" and params["patience"] == "10"
-
-    assert main([*TRAIN, "--data", tiny_config.data, "--lr", "0.0001"]) == 0  # the other spelling, no launcher
-    (direct,) = [r for r in runs_of(store) if r.info.run_id != launched.info.run_id]
-    assert set(direct.data.params) == set(params)
-    assert {k for k in params if params[k] != direct.data.params[k]} == {"lr"}  # only the typed spelling
-    for name in (N.TRAIN_LOSS, N.VAL_LOSS, N.TEST_ACC):
-        assert direct.data.metrics[name] == pytest.approx(launched.data.metrics[name], rel=1e-6)
-
-
-@pytest.mark.slow
-def test_mlflow_run_with_an_integer_spelled_as_a_float_is_refused_before_training(store, tiny_config, tmp_path):
-    done = mlflow_run("freeze=4", f"data={tiny_config.data}", "weights=none", "epochs=1.0", cwd=tmp_path)
-    assert done.returncode != 0
-    assert "`mlflow run` recorded epochs='1.0' as typed" in done.stderr and "pass -P epochs=1" in done.stderr
-    (run,) = runs_of(store)
-    assert run.info.status == N.FAILED and "pass -P epochs=1" in run.data.tags[N.ERROR_TAG]
-    assert N.TRAIN_LOSS not in run.data.metrics
 
 
 def test_spellings_of_one_value_are_one_value():
@@ -157,35 +125,6 @@ def test_an_unwritable_artifact_store_stops_a_sweep_before_any_point(store, tiny
     (parent,) = sweep_parents(store)
     assert parent.info.status == N.FAILED and "StoreError: cannot write" in parent.data.tags[N.ERROR_TAG]
     assert children(store, parent.info.run_id) == []
-
-
-@pytest.mark.slow
-def test_a_server_whose_artifact_root_cannot_be_written(mlflow_server, tiny_config, tmp_path, capsys):
-    root = tmp_path / "server-artifacts"
-    shutil.rmtree(root, ignore_errors=True)
-    root.write_text("a file where the server's artifact root should be")
-    assert main([*TRAIN, "--data", tiny_config.data]) == 2
-    err = capsys.readouterr().err.splitlines()[-1]  # after MLflow's "Creating a new experiment"
-    assert err.startswith("freeze-study: error: cannot write the artifacts of run") and "mlflow-artifacts:" in err
-    (run,) = runs_of(mlflow_server)
-    trained = [name for name in run.data.metrics if not name.startswith("system/")]  # MLflow's monitor may sample
-    assert run.info.status == N.FAILED and trained == []
-
-
-# 11. `mlflow run` from another folder with a relative store
-@pytest.mark.slow
-def test_mlflow_run_from_another_folder_with_a_relative_store(store, tiny_config, tmp_path, monkeypatch):
-    stray = PROJECT / "mlflow.db"  # the project's own default store, if a user made one: left as it was
-    before = stray.stat().st_mtime_ns if stray.exists() else None
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")  # relative: tmp_path/mlflow.db for the launcher
-    done = mlflow_run("freeze=4", f"data={tiny_config.data}", "weights=none", cwd=tmp_path)
-    assert done.returncode != 0
-    assert "relative to the folder it was started from" in done.stderr
-    assert "export MLFLOW_TRACKING_URI=sqlite:///$PWD/mlflow.db" in done.stderr
-    after = stray.stat().st_mtime_ns if stray.exists() else None
-    assert "Traceback" not in done.stderr and after == before  # no second, empty store in the project
-    (run,) = runs_of(store)  # the launcher's run, in the store it was started with
-    assert run.info.status == N.FAILED
 
 
 # Neighbour: a deleted experiment of the same name

@@ -150,26 +150,6 @@ def test_an_interrupt_during_fit_is_one_line_exit_130_too(store, tiny_config, ca
     assert run.info.status == N.KILLED and run.data.tags[N.ERROR_TAG] == "KeyboardInterrupt: signal 15"
 
 
-def test_warnings_and_errors_are_one_line_each_on_the_terminal(store, tiny_config):
-    import os
-    import subprocess
-    import sys
-
-    (Path(tiny_config.data) / "train" / "notes.txt").write_text("x")
-    (Path(tiny_config.data) / "test" / "healthy" / "empty.jpg").write_bytes(b"")
-    done = subprocess.run(
-        [sys.executable, "-m", "freeze_study", "train", "--data", tiny_config.data, "--weights", "none"],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 2
-    ours = [line for line in done.stderr.splitlines() if " INFO mlflow" not in line]
-    assert ours[0].startswith("warning: skipped 1 entries in ") and ours[0].endswith("train/notes.txt)")
-    assert ours[1].startswith("freeze-study: error: cannot decode image ") and len(ours) == 2
-
-
 def test_a_file_system_error_naming_its_file_is_expected_in_the_exit_code_and_in_the_runs_tag(capsys):
     """One definition (`errors.is_expected`): exit 2 on the terminal, and no traceback in the run's `error` tag."""
     from freeze_study.cli.exits import EXPECTED, failed

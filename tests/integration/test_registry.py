@@ -14,20 +14,21 @@ import freeze_study.names as N
 from freeze_study.cli import main
 from freeze_study.report import load_sweep, rule_text, select_level, write_report
 from freeze_study.serve import register_run, register_sweep
-from freeze_study.serve.predict import load_classifier
 from freeze_study.sweep import summarize_parent
 from freeze_study.tracking import registry
-from tests.helpers import CLASSES, N_TEST, N_VAL, first_right, log_child, log_model, log_model_run, md_table, new_parent
-
-NAME = N.registered_model_name(N.DEFAULT_EXPERIMENT)
-
-
-def versions(client: mlflow.MlflowClient, name: str = NAME) -> list:
-    return sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
-
-
-def aliases(client: mlflow.MlflowClient, name: str = NAME) -> dict[str, int]:
-    return {alias: int(version) for alias, version in client.get_registered_model(name).aliases.items()}
+from tests.helpers import (
+    N_TEST,
+    N_VAL,
+    REGISTERED_NAME,
+    aliases,
+    first_right,
+    log_child,
+    log_model,
+    log_model_run,
+    md_table,
+    new_parent,
+    versions,
+)
 
 
 def classifiers(client: mlflow.MlflowClient, run_id: str) -> list:
@@ -43,8 +44,8 @@ def test_default_name_is_derived_from_the_experiment():
 
 def test_registering_the_same_run_again_keeps_one_version(store):
     run_id = log_model_run()
-    first = register_run(run_id, NAME, {N.VAL_ACC: "0.5", N.FREEZE_PARAM: "4"})
-    again = register_run(run_id, NAME, {N.VAL_ACC: "0.5", N.FREEZE_PARAM: "4", N.TEST_ACC: "0.25"})
+    first = register_run(run_id, REGISTERED_NAME, {N.VAL_ACC: "0.5", N.FREEZE_PARAM: "4"})
+    again = register_run(run_id, REGISTERED_NAME, {N.VAL_ACC: "0.5", N.FREEZE_PARAM: "4", N.TEST_ACC: "0.25"})
     assert (first.version, first.created, again.version, again.created) == (1, True, 1, False)
     (version,) = versions(store)
     assert version.run_id == run_id
@@ -55,13 +56,13 @@ def test_registering_the_same_run_again_keeps_one_version(store):
 
 def test_champion_moves_to_a_better_choice_only_unless_promoted(store):
     a, b, c = (log_model_run(seed=s) for s in range(3))
-    assert register_run(a, NAME, {N.VAL_ACC: "0.5"}).champion == 1
-    moved = register_run(b, NAME, {N.VAL_ACC: "0.7"})  # better on validation: applications get it
+    assert register_run(a, REGISTERED_NAME, {N.VAL_ACC: "0.5"}).champion == 1
+    moved = register_run(b, REGISTERED_NAME, {N.VAL_ACC: "0.7"})  # better on validation: applications get it
     assert (moved.version, moved.champion, moved.previous_champion) == (2, 2, 1)
-    worse = register_run(c, NAME, {N.VAL_ACC: "0.6"})  # not better: the challenger, the champion stays
+    worse = register_run(c, REGISTERED_NAME, {N.VAL_ACC: "0.6"})  # not better: the challenger, the champion stays
     assert (worse.version, worse.champion, worse.previous_champion) == (3, 2, None)
     assert aliases(store) == {N.CHAMPION_ALIAS: 2, N.CHALLENGER_ALIAS: 3}
-    promoted = register_run(c, NAME, {N.VAL_ACC: "0.6"}, promote=True)
+    promoted = register_run(c, REGISTERED_NAME, {N.VAL_ACC: "0.6"}, promote=True)
     assert (promoted.version, promoted.created, promoted.champion, promoted.previous_champion) == (3, False, 3, 2)
     assert aliases(store) == {N.CHAMPION_ALIAS: 3}
     assert len(versions(store)) == 3
@@ -74,10 +75,10 @@ def test_a_version_another_process_registered_meanwhile_is_kept(store):
         from freeze_study.serve.publish import log_classifier
 
         logged = log_classifier(run_id)
-        mlflow.register_model(logged, NAME)  # the other process wins the race: version 1
+        mlflow.register_model(logged, REGISTERED_NAME)  # the other process wins the race: version 1
         return logged
 
-    result = registry.register(run_id, NAME, {N.VAL_ACC: "0.5"}, log_while_another_registers)
+    result = registry.register(run_id, REGISTERED_NAME, {N.VAL_ACC: "0.5"}, log_while_another_registers)
     assert (result.version, result.created, result.champion) == (1, False, 1)
     (version,) = versions(store)
     assert int(version.version) == 1
@@ -126,9 +127,9 @@ def test_register_makes_one_version_per_choice_and_moves_the_champion_to_a_bette
     assert "the challenger: the champion stays version 1" in capsys.readouterr().out
     better, runs = logged_sweep(store, {0: 0.7, 4: 0.3}, start=3_000)
     assert main(["register"]) == 0  # the newest sweep: the better one
-    assert capsys.readouterr().out.endswith(f"it is the champion (models:/{NAME}@champion, was version 1)\n")
+    assert capsys.readouterr().out.endswith(f"it is the champion (models:/{REGISTERED_NAME}@champion, was version 1)\n")
     assert aliases(store) == {N.CHAMPION_ALIAS: 3, N.CHALLENGER_ALIAS: 2}
-    assert store.get_model_version_by_alias(NAME, N.CHAMPION_ALIAS).run_id == runs[0]
+    assert store.get_model_version_by_alias(REGISTERED_NAME, N.CHAMPION_ALIAS).run_id == runs[0]
     assert [v.tags[N.SWEEP_ID_TAG] for v in versions(store)] == [first, worse, better]
 
 
@@ -181,21 +182,6 @@ def test_the_parent_run_the_report_and_the_registry_name_the_same_level(store, t
     assert (chosen.level, chosen.best_level) == (4, 0)
     md = (write_report(store, parent, tmp_path / "r") / "report.md").read_text()
     assert "Recommended: freeze=4" in md and md_table(md, "Results per freeze level")[1][0] == "4 (recommended)"
-    said = register_sweep(N.DEFAULT_EXPERIMENT, parent, NAME)
+    said = register_sweep(N.DEFAULT_EXPERIMENT, parent, REGISTERED_NAME)
     (version,) = versions(store)
     assert version.tags[N.FREEZE_PARAM] == "4" and version.run_id == chosen.run_id and "freeze=4 seed=2" in said
-
-
-@pytest.mark.slow
-def test_registering_and_loading_through_a_tracking_server(mlflow_server, image_folder, isolated_temp):
-    run_id = log_model_run()
-    assert register_run(run_id, NAME, {N.VAL_ACC: "0.5"}).champion == 1
-    assert register_run(run_id, NAME, {N.VAL_ACC: "0.5"}).created is False
-    (version,) = versions(mlflow_server)
-    assert version.run_id == run_id and aliases(mlflow_server) == {N.CHAMPION_ALIAS: 1}
-    images = sorted((image_folder / "test").rglob("*.*"))
-    ours = load_classifier(f"models:/{NAME}@{N.CHAMPION_ALIAS}")  # what `freeze-study predict` loads
-    assert not list(isolated_temp.rglob("MLmodel"))  # registering and loading left no copy of a model behind
-    model = mlflow.pyfunc.load_model(f"models:/{NAME}@{N.CHAMPION_ALIAS}")  # artifacts proxied by the server
-    assert [p.class_name in CLASSES for p in model.predict(images)] == [True] * len(images)
-    assert ours.predict(None, images) == model.predict(images)

@@ -13,8 +13,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
-
 import freeze_study.names as N
 from freeze_study import tracking
 from freeze_study.cli import main
@@ -47,7 +45,6 @@ def wait_for_charts(page, at_least: int, at_most: int | None = None) -> int:
     return int(re.search(r"Model metrics\s*\((\d+)\)", page.inner_text("body")).group(1))
 
 
-@pytest.mark.slow
 def test_the_mlflow_ui_shows_the_sweep(mlflow_server, tiny_config, page, capsys, tmp_path):
     # Without system metrics: on a loaded machine the monitor's `system/*` rows push test_acc out of the compare
     # page's virtualised metrics table, and what the page shows would depend on the load.

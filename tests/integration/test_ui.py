@@ -6,25 +6,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import mlflow
 import pytest
 
 import freeze_study.names as N
 from freeze_study import tracking
-from freeze_study.cli import main
 from freeze_study.sweep import summarize_parent
 from freeze_study.tracking import ui
-from tests.helpers import children, log_child, new_parent, sweep_args, sweep_parents
+from tests.helpers import children, fragment_query, log_child, new_parent
 
 UI_BUNDLE = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
-
-
-def fragment_query(url: str) -> tuple[str, dict[str, str]]:
-    """(route, query) of a UI address `http://host/#/route?query`."""
-    route, _, query = urlsplit(url).fragment.partition("?")
-    return route, {k: v[0] for k, v in parse_qs(query).items()}
 
 
 def test_every_address_opens_the_model_training_view():
@@ -127,21 +119,3 @@ def test_parent_summary_of_a_sweep_with_nothing_finished(store):
     parent = new_parent(store, exp, 1)
     assert summarize_parent(parent) == {N.POINTS_FINISHED: 0, N.TOTAL_FIT_TIME: 0}
     assert "no grid point finished yet" in store.get_run(parent).data.tags[N.NOTE_TAG]
-
-
-@pytest.mark.slow
-def test_a_sweep_summarizes_its_parent_and_prints_the_addresses_of_its_runs(store, tiny_config, capsys):
-    assert main(sweep_args(tiny_config, "0,4", "1")) == 0
-    out = capsys.readouterr().out
-    (parent,) = sweep_parents(store)
-    pid, exp = parent.info.run_id, parent.info.experiment_id
-    kids = children(store, pid, N.FINISHED)
-    assert parent.data.metrics[N.POINTS_FINISHED] == 2 and parent.data.metrics[N.BEST_LEVEL] in (0, 4)
-    assert parent.data.metrics[N.TOTAL_FIT_TIME] == pytest.approx(sum(k.data.metrics[N.FIT_TIME] for k in kids))
-    assert "levels 0,4 × seeds 1 (2 grid points)" in parent.data.tags[N.NOTE_TAG]
-    urls = re.findall(r"http://\S+", out)
-    assert f"serve it with `mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}`" in out
-    charts, compare = (fragment_query(u) for u in urls)
-    assert charts[0] == f"/experiments/{exp}/runs" and charts[1]["compareRunsMode"] == "CHART"
-    assert compare[0] == "/compare-runs" and set(json.loads(compare[1]["runs"])) == {k.info.run_id for k in kids}
-    assert all(q["workflowType"] == "machine_learning" for _, q in (charts, compare))
