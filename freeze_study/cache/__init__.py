@@ -1,6 +1,6 @@
-"""Caching what freezing makes constant: the persistent folder (`store`), decoded images (`decoded`),
-frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`; both run the prefix as
-`model.Device` says), and the inputs a run trains on (`features`)."""
+"""Caching what freezing makes constant: the persistent folder (`store`, with its `locks`), decoded images
+(`decoded`), frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`; both run the
+prefix as `model.Device` says), and the inputs a run trains on (`features`)."""
 
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.features import (
