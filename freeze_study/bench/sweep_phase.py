@@ -83,7 +83,7 @@ def _enter(folder: str, env: dict[str, str]) -> None:
 def bench_data(bench: BenchConfig, out: Path) -> str:
     """The data as an absolute path; with `train_per_class`, a folder of links to that many training
     images per class (evenly spaced in name order) and every validation and test image."""
-    from freeze_study.data.folder import SPLITS, list_folder
+    from freeze_study.data import SPLITS, list_folder
 
     root = Path(bench.train.data).resolve()
     if not bench.train_per_class:
