@@ -1,5 +1,5 @@
 """The package's shape: imports point one way (command line → benchmarks → sweep → serving → report → training →
-parts → names), no cycles, each package used through its `__init__`."""
+parts → names), no cycles, each package used through its `__init__`, no module over 250 lines."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ LAYERS = {
 }
 
 
+MAX_LINES = 250  # a module over about 200 lines is doing two jobs; past this one, split it
 # Imports of a module of another package that do not go through that package's `__init__` (its `__all__`), and
 # why they may: (importing module, imported module) -> reason. None today.
 SIDE_DOORS: dict[tuple[str, str], str] = {}
@@ -142,6 +143,12 @@ def test_packages_are_used_through_their_init():
     found = set().union(*(side_doors(name, path, doors) for name, path in package_modules().items()))
     assert found <= set(SIDE_DOORS), sorted(found - set(SIDE_DOORS))
     assert set(SIDE_DOORS) <= found, "an exception that is no longer needed"
+
+
+def test_no_module_is_over_250_lines():
+    lines = {name: len(path.read_text().splitlines()) for name, path in package_modules().items()}
+    assert {name: n for name, n in lines.items() if n > MAX_LINES} == {}
+    assert max(lines.values()) > 100, "the files are read"
 
 
 def test_the_checks_can_fail(tmp_path):
