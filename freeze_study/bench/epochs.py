@@ -13,12 +13,11 @@ import os
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from multiprocessing import get_context
 from pathlib import Path
 
 import freeze_study.names as N
+from freeze_study.bench.fresh import in_fresh_process
 from freeze_study.config import BenchConfig, TrainConfig
 
 
@@ -56,11 +55,6 @@ def measure(cfg: TrainConfig, epochs: int, limit: int) -> dict:
     }
 
 
-def _in_fresh_process(cfg: TrainConfig, epochs: int, limit: int) -> dict:
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(measure, cfg, epochs, limit).result()
-
-
 def run_bench(bench: BenchConfig, say=print) -> dict:
     """Uncached then cached, per level; the decoded-image cache is built cold once, first, in a
     temporary folder (so --cache-dir is not used: a warm cache would hide the decoding cost)."""
@@ -80,7 +74,7 @@ def run_bench(bench: BenchConfig, say=print) -> dict:
         for level in bench.levels:
             for mode in ("off", "on"):
                 cfg = dataclasses.replace(base, freeze=level, feature_cache=mode)
-                rows.append(_in_fresh_process(cfg, bench.epochs_per_mode, bench.limit))
+                rows.append(in_fresh_process(measure, cfg, bench.epochs_per_mode, bench.limit))
                 say(f"freeze={level} cache={mode}: {rows[-1]['steady_epoch_s']:.2f} s/epoch")
     result = {
         "data": bench.train.data,

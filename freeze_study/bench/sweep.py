@@ -9,38 +9,24 @@ layout chosen per device). Each phase's wall time is split into what its runs re
 build, and the rest (MLflow, Optuna, set-up). The headline ratio: the original recipe's
 epochs alone against the cached sweep's whole wall time. With `--weights none`, a seeded
 random-init ResNet18 is saved as the weights file (not ImageNet weights): the shared
-cache needs weights that do not depend on the seed.
+cache needs weights that do not depend on the seed. Running one phase: `bench.sweep_phase`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import statistics
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import freeze_study.names as N
 from freeze_study.bench.limits import layout_seconds, level_flops, matmul_rate
+from freeze_study.bench.sweep_phase import PHASES, bench_data, bench_weights, run_phase
 from freeze_study.config import BenchConfig, SweepConfig
 
 MODES = {"original": {"feature_cache": "off", "memory_format": "contiguous"}, "cached": {"feature_cache": "on"}}
-# What each phase's runs record, summed over its runs; the parent's cache_build_s is the one-pass build.
-PHASES = {
-    N.DATA_CHECK_TIME: "data check",
-    N.DATA_DIGEST_TIME: "data digest",
-    "sweep_features": "features, all levels, one pass",
-    N.CACHE_BUILD_TIME: "cache in runs",
-    N.EPOCH_TIME: "epochs",
-    N.TEST_TIME: "test",
-    N.EVIDENCE_LOG_TIME: "evidence logging",
-    N.MODEL_LOG_TIME: "model logging",
-}
 
 
 def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
@@ -50,8 +36,8 @@ def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="freeze-study-bench-sweep-") as tmp:
         folder = Path(tmp)
-        data_dir = _data_folder(bench, folder / "data")
-        weights = _weights_file(bench.train.weights, folder)
+        data_dir = bench_data(bench, folder / "data")
+        weights = bench_weights(bench.train.weights, folder)
         data = load_data(data_dir)
         data.digest  # noqa: B018 - reads every file once, so both phases start with the same warm page cache
         sizes = {s: len(split) for s, split in data.splits.items()}
@@ -61,7 +47,7 @@ def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
         for mode, changes in MODES.items():
             cfg = SweepConfig(levels=bench.levels, seeds=bench.seeds, train=dataclasses.replace(base, **changes))
             say(f"phase {mode}: {changes}")
-            phases[mode] = _in_fresh_process(cfg, folder / mode)
+            phases[mode] = run_phase(cfg, folder / mode)
     device = resolve_device(bench.train)
     rate = matmul_rate(device.accelerator, device.autocast or _float32())
     layouts = layout_seconds(device.accelerator, size=bench.train.image_size)
@@ -103,96 +89,6 @@ def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
     Path(bench.out_file).parent.mkdir(parents=True, exist_ok=True)
     Path(bench.out_file).write_text(json.dumps(result, indent=2))
     return result
-
-
-def sweep_phase(cfg: SweepConfig) -> dict:
-    """Run the sweep and read back where its time went; runs in a fresh process (`_in_fresh_process`)."""
-    import resource  # Unix only: imported where it is used
-
-    import mlflow
-
-    from freeze_study import tracking
-    from freeze_study.sweep import run_sweep
-
-    start = time.perf_counter()
-    result = run_sweep(cfg, say=lambda line: print(f"  {line}", flush=True))
-    wall = time.perf_counter() - start
-    client = mlflow.MlflowClient()
-    runs = tracking.child_runs(client, result.parent_run_id, N.FINISHED)
-    seconds = dict.fromkeys(PHASES, 0.0)
-    epochs: dict[int, list[float]] = {}
-    for run in runs:
-        for name in PHASES:
-            seconds[name] += run.data.metrics.get(name, 0.0) if name != N.EPOCH_TIME else 0.0
-        times = [m.value for m in client.get_metric_history(run.info.run_id, N.EPOCH_TIME)]
-        seconds[N.EPOCH_TIME] += sum(times)
-        epochs.setdefault(int(run.data.params[N.FREEZE_PARAM]), []).extend(times)
-    parent = client.get_metric_history(result.parent_run_id, N.CACHE_BUILD_TIME)
-    seconds["sweep_features"] = sum(m.value for m in parent)
-    seconds["other"] = wall - sum(seconds.values())
-    return {
-        "wall_s": wall,
-        "seconds": seconds,
-        "epoch_s_by_level": epochs,
-        "runs": len(runs),
-        "failures": result.failures,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-
-
-def _in_fresh_process(cfg: SweepConfig, folder: Path) -> dict:
-    """`sweep_phase` in a spawned process working in `folder`: its own MLflow store, Optuna storage and cache."""
-    folder.mkdir(parents=True)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, cache_dir=str(folder / "cache")))
-    context = get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_enter, initargs=(str(folder), env)) as pool:
-        phase = pool.submit(sweep_phase, cfg).result()
-    phase["epoch_s_by_level"] = {int(k): v for k, v in phase["epoch_s_by_level"].items()}
-    return phase
-
-
-def _enter(folder: str, env: dict[str, str]) -> None:
-    """Make the spawned phase process what `freeze-study sweep` is: a spawned child inherits "spawn" as its
-    start method, which would make every DataLoader worker import torch anew (seconds each, in both phases)."""
-    multiprocessing.set_start_method(None, force=True)  # the platform's default again ("fork" on Linux)
-    os.environ.update(env)
-    os.chdir(folder)  # MLflow's artifacts (./mlruns) stay in the phase's folder
-
-
-def _data_folder(bench: BenchConfig, out: Path) -> str:
-    """The data as an absolute path; with `train_per_class`, a folder of links to that many training
-    images per class (evenly spaced in name order) and every validation and test image."""
-    from freeze_study.data.folder import SPLITS, list_folder
-
-    root = Path(bench.train.data).resolve()
-    if not bench.train_per_class:
-        return str(root)
-    listing = list_folder(root)  # what a run would read: the same folder rules
-    for split in SPLITS:
-        for name, files in listing.files[split].items():
-            if split == "train" and len(files) > bench.train_per_class:
-                step = len(files) / bench.train_per_class
-                files = [files[int(i * step)] for i in range(bench.train_per_class)]
-            (out / split / name).mkdir(parents=True)
-            for i, f in enumerate(files):
-                (out / split / name / f"{i:06d}-{f.name}").symlink_to(f.resolve())
-    return str(out)
-
-
-def _weights_file(weights: str, folder: Path) -> str:
-    """`weights` as an absolute path; for "none", a seeded random-init ResNet18 state dict saved in `folder`."""
-    import torch
-    from torchvision.models import resnet18
-
-    if weights == "imagenet":
-        return weights
-    if weights != "none":
-        return str(Path(weights).resolve())
-    torch.manual_seed(0)
-    path = folder / "resnet18-random-init-seed0.pth"
-    torch.save(resnet18().state_dict(), path)
-    return str(path)
 
 
 def _per_level(bench: BenchConfig, data, sizes: dict, phases: dict, rate: float) -> list[dict]:

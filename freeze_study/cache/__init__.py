@@ -1,7 +1,9 @@
-"""Caching what freezing makes constant: the persistent folder (`store`), decoded images (`decoded`),
-frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`; both run the prefix as
-`model.Device` says), and the inputs a run trains on (`features`)."""
+"""Caching what freezing makes constant: the persistent folder (`store`, with its `locks`), decoded images
+(`decoded`), frozen-prefix outputs shared by runs (`shared`) or computed for one run (`per_run`; both run the
+prefix as `model.Device` says), the inputs a run trains on (`features`), and what the folder holds
+(`listing`, for `freeze-study cache list|clear`)."""
 
+from freeze_study.cache import listing
 from freeze_study.cache.decoded import decoded_images
 from freeze_study.cache.features import (
     FILE_MEMO,
@@ -25,6 +27,7 @@ __all__ = [
     "build_inputs",
     "decoded_images",
     "file_memo",
+    "listing",
     "memory_budget",
     "prefix_outputs",
     "prefix_problem",

@@ -3,12 +3,11 @@
 An entry is one array `<root>/<kind>/<key>.npy` (kind `decoded`: images; `features`: a
 frozen prefix's outputs) with what it holds in `<key>.json` beside it; its last use is
 the array's modification time. Entries are written to a temporary file and renamed into
-place, so nobody reads half an entry. `flock` locks under `<root>/locks/` (POSIX; without
-`fcntl` only the rename protects): a process building entries holds its group's build
-lock, so two workers never build the same entries at once (the second waits, then
-reads them); a reader holds a shared lock on each entry it uses until its run ends, and
-eviction takes an entry only when it can lock it exclusively, so an entry in use is
-never removed. Lock files are never deleted (a waiter could otherwise lock a stale file).
+place, so nobody reads half an entry. Locks (`cache.locks`, under `<root>/locks/`): a process
+building entries holds its group's build lock, so two workers never build the same entries at
+once (the second waits, then reads them); a reader holds a shared lock on each entry it uses
+until its run ends, and eviction takes an entry only when it can lock it exclusively, so an
+entry in use is never removed.
 """
 
 from __future__ import annotations
@@ -25,13 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from freeze_study.cache.locks import Locks, release
 from freeze_study.names import FEATURES_SCRATCH
 from freeze_study.scratch import scratch_dir
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; the atomic rename still protects readers
-    fcntl = None
 
 KINDS = ("decoded", "features")
 
@@ -69,6 +64,7 @@ class Store:
 
     def __init__(self, root: Path, budget: int):
         self.root, self.budget = Path(root), int(budget)
+        self.locks = Locks(self.root / "locks")
 
     def path(self, kind: str, key: str) -> Path:
         """Where the entry's array lives."""
@@ -76,25 +72,22 @@ class Store:
 
     def open(self, kind: str, key: str, hold: ExitStack) -> np.ndarray | None:
         """The entry as a read-only memmap, kept from eviction until `hold` closes; None when absent."""
-        fd = self._lock(f"{kind}-{key}", shared=True)
+        fd = self.locks.take(f"{kind}-{key}", shared=True)
         path = self.path(kind, key)
         try:
             array = np.load(path, mmap_mode="r")
             os.utime(path)  # its last use, for least-recently-used eviction
         except (FileNotFoundError, ValueError, OSError):
-            _unlock(fd)
+            release(fd)
             return None
-        hold.callback(_unlock, fd)
+        hold.callback(release, fd)
         return array
 
     @contextlib.contextmanager
     def build_lock(self, kind: str, group: str) -> Iterator[None]:
         """Held while building entries of `group`: a second builder waits, then finds them built."""
-        fd = self._lock(f"{kind}-{group}.build", shared=False)
-        try:
+        with self.locks.exclusive(f"{kind}-{group}.build"):
             yield
-        finally:
-            _unlock(fd)
 
     def writer(self, kind: str, group: str, key: str, shape: tuple, dtype, meta: dict, spill: ExitStack) -> Writer:
         """A new entry's writable array, to be filled under `group`'s build lock: in the store when the
@@ -103,7 +96,7 @@ class Store:
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         folder = self.root / kind
         folder.mkdir(parents=True, exist_ok=True)
-        with self._global_lock():
+        with self.locks.exclusive("store"):
             shared = self.make_room(nbytes)
             if shared:  # created under the lock, so other writers count it
                 fd, name = tempfile.mkstemp(dir=folder, prefix=f"{group}~{key}~", suffix=".tmp")
@@ -123,8 +116,8 @@ class Store:
         if not writer.shared:
             return np.load(writer.tmp, mmap_mode="r")
         path = self.path(writer.kind, writer.key)
-        fd = self._lock(f"{writer.kind}-{writer.key}", shared=True)  # before it is visible: never evicted unused
-        hold.callback(_unlock, fd)
+        fd = self.locks.take(f"{writer.kind}-{writer.key}", shared=True)  # before it is visible: never evicted unused
+        hold.callback(release, fd)
         meta = {**writer.meta, "created": time.time()}
         _write_atomic(path.with_suffix(".json"), json.dumps(meta, indent=1, default=str).encode())
         os.replace(writer.tmp, path)
@@ -152,10 +145,10 @@ class Store:
         Call under the global lock. Leftovers of builders that died are removed first.
         """
         for tmp in self._temporaries():
-            fd = self._try_lock(f"{tmp.parent.name}-{tmp.name.split('~')[0]}.build")
+            fd = self.locks.try_exclusive(f"{tmp.parent.name}-{tmp.name.split('~')[0]}.build")
             if fd is not None:  # nobody builds that group: a crashed builder's file
                 _remove(tmp)
-                _unlock(fd)
+                release(fd)
         used = self.usage()
         for entry in self.entries():
             if used + nbytes <= self.budget:
@@ -166,20 +159,20 @@ class Store:
 
     def remove(self, entry: Entry) -> bool:
         """Delete the entry unless a run uses it; whether it was deleted."""
-        fd = self._try_lock(f"{entry.kind}-{entry.key}")
+        fd = self.locks.try_exclusive(f"{entry.kind}-{entry.key}")
         if fd is None:
             return False
         try:
             _remove(entry.path)
             _remove(entry.path.with_suffix(".json"))
         finally:
-            _unlock(fd)
+            release(fd)
         return True
 
     def clear(self) -> tuple[int, int, int]:
         """Delete every entry not in use: (entries removed, bytes freed, entries kept because in use)."""
         removed = freed = kept = 0
-        with self._global_lock():
+        with self.locks.exclusive("store"):
             for entry in self.entries():
                 if self.remove(entry):
                     removed, freed = removed + 1, freed + entry.bytes
@@ -189,43 +182,6 @@ class Store:
 
     def _temporaries(self) -> list[Path]:
         return [p for kind in KINDS for p in (self.root / kind).glob("*~*.tmp")]
-
-    def _lock(self, name: str, shared: bool) -> int | None:
-        if fcntl is None:
-            return None
-        fd = self._lock_fd(name)
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        return fd
-
-    def _try_lock(self, name: str) -> int | None:
-        """An exclusive lock if free at once, else None."""
-        if fcntl is None:
-            return -1  # nothing tells an entry in use apart
-        fd = self._lock_fd(name)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
-
-    def _lock_fd(self, name: str) -> int:
-        folder = self.root / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        return os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-
-    @contextlib.contextmanager
-    def _global_lock(self) -> Iterator[None]:
-        fd = self._lock("store", shared=False)
-        try:
-            yield
-        finally:
-            _unlock(fd)
-
-
-def _unlock(fd: int | None) -> None:
-    if fd is not None and fd >= 0:
-        os.close(fd)  # closing the descriptor releases its flock
 
 
 def _remove(path: Path) -> None:

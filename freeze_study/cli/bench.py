@@ -46,9 +46,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from freeze_study.cache import store_of
-    from freeze_study.cache.listing import clear, describe
+    from freeze_study.cache import listing, store_of
 
     store = store_of(train_config(args))
-    print(describe(store) if args.action == "list" else clear(store))
+    print(listing.describe(store) if args.action == "list" else listing.clear(store))
     return 0

@@ -44,15 +44,15 @@ def _register(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from freeze_study.names import CHAMPION_ALIAS
-    from freeze_study.serve.predict import format_table, image_files, load_classifier, predict_files, summary, to_json
+    from freeze_study.serve import predict
 
     uri = args.model or f"models:/{model_name(None, experiment_name(args.experiment))}@{CHAMPION_ALIAS}"
-    files, skipped = image_files(args.inputs)
+    files, skipped = predict.image_files(args.inputs)
     if skipped:
         print(f"skipped {len(skipped)} files that are not images by extension (e.g. {skipped[0]})", file=sys.stderr)
-    predictions = predict_files(load_classifier(uri), files)
-    print(to_json(predictions) if args.json else format_table(predictions))
+    predictions = predict.predict_files(predict.load_classifier(uri), files)
+    print(predict.to_json(predictions) if args.json else predict.format_table(predictions))
     for failed in predictions.failed:
         print(f"freeze-study: error: {failed.error}", file=sys.stderr)
-    print(summary(predictions, uri), file=sys.stderr)
+    print(predict.summary(predictions, uri), file=sys.stderr)
     return 1 if predictions.failed else 0

@@ -4,6 +4,7 @@ is decoded (`decode`), how images become tensors (`preprocess`), the DataLoaders
 
 from freeze_study.data.decode import MAX_PIXELS, check_image, decode
 from freeze_study.data.errors import DataError
+from freeze_study.data.folder import list_folder
 from freeze_study.data.identity import FileMemo, file_sha256, forget_all
 from freeze_study.data.loaders import LOADER_TIMEOUT_S, ImageDataset, make_loader
 from freeze_study.data.preprocess import (
@@ -44,6 +45,7 @@ __all__ = [
     "preprocessing",
     "from_hub_dataset",
     "images_under",
+    "list_folder",
     "load_data",
     "make_loader",
     "normalize",

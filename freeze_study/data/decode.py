@@ -18,9 +18,10 @@ before any run time is spent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -45,16 +46,12 @@ def decode(source: Source, name: str, size: int = IMAGE_SIZE, max_pixels: int = 
     values whose meaning the format does not fix.
     """
     img = _open(source, name)
-    try:
+    with _decoding(name):
         with img:
             _reduce(img, name, max_pixels)
             img = _oriented(img)
             out = _to_rgb_or_grey(img, name).resize((size, size), Image.BILINEAR)
             out = out.convert("RGB")  # grey resized first: the same pixels, a third of the work on a big scan
-    except DataError:
-        raise
-    except _FAILURES as exc:
-        raise DataError(f"cannot decode image {shown(name)}: {one_line(exc)}") from None
     return np.array(out, dtype=np.uint8)  # writable, as torch.from_numpy wants
 
 
@@ -73,15 +70,11 @@ def check_image(path: str | os.PathLike) -> None:
         img.close()
         decode(path, name)
         return
-    try:
+    with _decoding(name):
         with img:
             _reduce(img, name, MAX_PIXELS)
             img.draft(img.mode, (1, 1))  # the smallest DCT scale
             img.load()
-    except DataError:
-        raise
-    except _FAILURES as exc:
-        raise DataError(f"cannot decode image {shown(name)}: {one_line(exc)}") from None
 
 
 def check_images(checks: Sequence[tuple[str, Callable[[], object]]], threads: int) -> None:
@@ -107,16 +100,25 @@ def check_images(checks: Sequence[tuple[str, Callable[[], object]]], threads: in
         raise DataError(f"{len(failed)} images cannot be used; the first: {failed[0][1]} (also {others})")
 
 
-def _open(source: Source, name: str) -> Image.Image:
+@contextlib.contextmanager
+def _decoding(name: str) -> Iterator[None]:
+    """Pillow's failures inside as one DataError naming the image; a DataError passes as it is."""
     try:
+        yield
+    except DataError:
+        raise
+    except _FAILURES as exc:
+        raise DataError(f"cannot decode image {shown(name)}: {one_line(exc)}") from None
+
+
+def _open(source: Source, name: str) -> Image.Image:
+    with _decoding(name):
         with _OPEN:
             limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # `_reduce` applies the study's limit
             try:
                 return Image.open(source)
             finally:
                 Image.MAX_IMAGE_PIXELS = limit
-    except _FAILURES as exc:
-        raise DataError(f"cannot decode image {shown(name)}: {one_line(exc)}") from None
 
 
 def _reduce(img: Image.Image, name: str, max_pixels: int) -> None:

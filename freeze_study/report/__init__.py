@@ -3,6 +3,7 @@ validation (`selection`), summarise it with its uncertainty (`stats`, `summary`,
 (`figures`, `result_figures`, `figure_style`) and write report.md / report.html (`render`, `page`); show it
 in TensorBoard (`tensorboard`). The MLflow UI's pages and the command that serves them are `tracking.ui`'s."""
 
+from freeze_study.report.columns import RUN_ID
 from freeze_study.report.render import write_report
 from freeze_study.report.selection import Selection, rule_text, select_level
 from freeze_study.report.store import ReportError, Sweep, load_sweep, resolve_sweep
@@ -10,6 +11,7 @@ from freeze_study.report.summary import summarize
 from freeze_study.report.tensorboard import download_event_files, tensorboard_command
 
 __all__ = [
+    "RUN_ID",
     "ReportError",
     "Selection",
     "Sweep",

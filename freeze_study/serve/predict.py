@@ -24,7 +24,7 @@ from freeze_study.errors import ExpectedError, message_of
 from freeze_study.names import CLASSES_PARAM, IMAGE_SIZE, IMAGE_SIZE_KEY
 from freeze_study.serve.classifier import BATCH_SIZE, ImageClassifier, Prediction, decode, precision_of
 from freeze_study.text import shown
-from freeze_study.tracking.models import downloaded_model
+from freeze_study.tracking import downloaded_model
 
 PROGRESS_FROM = 2 * BATCH_SIZE  # images: smaller jobs get no progress bar
 

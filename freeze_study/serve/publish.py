@@ -33,13 +33,8 @@ from freeze_study.names import (
     VAL_ACC,
     grid_point_name,
 )
-from freeze_study.report import resolve_sweep
-from freeze_study.report.columns import RUN_ID
-from freeze_study.report.selection import select_level
-from freeze_study.report.store import load_sweep
-from freeze_study.tracking import registry
-from freeze_study.tracking.models import downloaded_model
-from freeze_study.tracking.record import pinned
+from freeze_study.report import RUN_ID, load_sweep, resolve_sweep, select_level
+from freeze_study.tracking import downloaded_model, record, registry
 
 PACKAGE = Path(__file__).resolve().parents[1]  # freeze_study/, copied into the model as its code
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -109,7 +104,7 @@ def log_classifier(run_id: str) -> str:
             serialization_format="pt2",
             input_example=example,
             signature=signature,
-            pip_requirements=[pinned("torch")],
+            pip_requirements=[record.pinned("torch")],
             metadata=metadata,  # with the class names, as training logged them
         )
         return registry.log_classifier(
@@ -117,7 +112,7 @@ def log_classifier(run_id: str) -> str:
             str(MODEL_CODE),
             artifacts={NETWORK_ARTIFACT: str(network)},
             code_paths=[str(PACKAGE)],
-            pip_requirements=[pinned(p) for p in REQUIREMENTS],
+            pip_requirements=[record.pinned(p) for p in REQUIREMENTS],
             input_example=[_example_jpeg()],
             metadata={**metadata, "source_model": source},
         )
