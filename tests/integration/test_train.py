@@ -33,13 +33,13 @@ def test_two_epoch_run_records_the_contract(store, tiny_config):
     assert result.best_epoch == val_loss.index(min(val_loss))  # the first epoch with the lowest val_loss
     assert store.get_run(result.run_id).data.tags[N.RUN_NAME_TAG] == "freeze=2 seed=42"
     assert_evidence(store, result.run_id, cfg.data)
-    assert_evidence_is_the_logged_models(store, result.run_id, cfg.data)
+    assert_evidence_is_the_logged_models(store, result.run_id, cfg.data, cfg.image_size)
     if (PROJECT / ".git").exists():  # a checkout (CI clones one): the code's commit is on the run
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True).stdout
         assert store.get_run(result.run_id).data.tags[N.GIT_COMMIT_TAG] == head.strip()
 
 
-def assert_evidence_is_the_logged_models(store, run_id: str, data: str) -> None:
+def assert_evidence_is_the_logged_models(store, run_id: str, data: str, size: int) -> None:
     """The validation and test predictions a run logged (from its best epoch's validation pass and its test
     pass, no pass of their own) are the probabilities its logged model gives those images."""
     import pandas as pd
@@ -47,7 +47,7 @@ def assert_evidence_is_the_logged_models(store, run_id: str, data: str) -> None:
     model = mlflow.pytorch.load_model(f"runs:/{run_id}/{N.MODEL_ARTIFACT}").eval()
     splits = load_data(data).splits
     for split in N.EVALUATED_SPLITS:
-        images = torch.stack([x for x, _ in ImageDataset(splits[split])])
+        images = torch.stack([x for x, _ in ImageDataset(splits[split], size=size)])
         with torch.no_grad():
             probs = torch.softmax(model(images), dim=1).numpy()
         local = store.download_artifacts(run_id, N.predictions_artifact(split))
@@ -60,7 +60,7 @@ def test_logged_model_loads_and_classifies_an_image(store, tiny_config):
     result = train(tiny_config)
     model = mlflow.pytorch.load_model(f"runs:/{result.run_id}/{N.MODEL_ARTIFACT}")
     assert model.conv1.weight.is_contiguous()  # trained channels-last, logged in the ordinary layout
-    x, _ = ImageDataset(load_data(tiny_config.data).splits["test"])[0]
+    x, _ = ImageDataset(load_data(tiny_config.data).splits["test"], size=tiny_config.image_size)[0]
     with torch.no_grad():
         logits = model(x.unsqueeze(0))
     assert logits.shape == (1, len(CLASSES))
