@@ -50,10 +50,12 @@ test: install ## every tier: unit, integration, system (servers, PostgreSQL, bro
 test-fast: install ## the unit and integration tiers (no servers, no browser; under 3 minutes)
 	$(BIN)/python -m pytest -q tests/unit tests/integration
 
-# ruff's linter and formatter, configured in pyproject.toml; `make format` rewrites what `lint` rejects.
-lint: install ## ruff check and ruff format --check (CI runs it before the tests)
+# ruff's linter and formatter, then mypy on the package, all configured in pyproject.toml; `make format` rewrites
+# what ruff rejects.
+lint: install ## ruff check, ruff format --check and mypy (CI runs it before the tests)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install ## ruff's fixes and formatting, in place
 	$(BIN)/ruff check --fix .
@@ -106,5 +108,5 @@ worker: install ## join a sweep on the stack (STORAGE= TRACKING= STUDY= WORKER_A
 	$(if $(wildcard $(STACK_DIR)/pgpass),PGPASSFILE=$(abspath $(STACK_DIR))/pgpass) MLFLOW_TRACKING_URI=$(TRACKING) \
 		$(BIN)/freeze-study worker --storage $(STORAGE) $(if $(strip $(STUDY)),--study $(STUDY)) $(WORKER_ARGS)
 
-clean: ## remove reports/, lightning_logs/ and pytest's cache
-	rm -rf reports lightning_logs .pytest_cache
+clean: ## remove reports/, lightning_logs/ and pytest's and mypy's caches
+	rm -rf reports lightning_logs .pytest_cache .mypy_cache

@@ -80,14 +80,16 @@ def run_one(workers: int, points: int, storage: str, data: Path, tag: str) -> di
 def _measure(experiment: str, storage: str, workers: int, points: int, connections: int) -> dict:
     client = mlflow.MlflowClient()
     exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise RuntimeError(f"the workers made no experiment {experiment!r}: no sweep ran")
     runs = client.search_runs([exp.experiment_id], max_results=10000)
     parent = next(r for r in runs if r.data.tags.get(N.ROLE_TAG) == N.SWEEP_ROLE)
     kids = [r for r in runs if r.data.tags.get(N.PARENT_RUN_TAG) == parent.info.run_id]
     finished = Counter(r.data.tags[N.GRID_POINT_TAG] for r in kids if r.info.status == N.FINISHED)
     duplicates = sum(n - 1 for n in finished.values()) + (points - len(finished))
     study = optuna.load_study(study_name=parent.data.tags[N.STUDY_NAME_TAG], storage=storage)
-    trials = [t for t in study.trials if t.datetime_start and t.datetime_complete]
-    span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+    times = [(t.datetime_start, t.datetime_complete) for t in study.trials if t.datetime_start and t.datetime_complete]
+    span = (max(end for _, end in times) - min(start for start, _ in times)).total_seconds()
     training = sum((r.info.end_time - r.info.start_time) / 1000 for r in kids)
     by_worker = defaultdict(list)
     for r in kids:
@@ -131,7 +133,7 @@ class _ConnectionSampler:
         query = sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()")
         with self.engine.connect() as conn:
             while not self._stop.wait(0.2):
-                self.most = max(self.most, conn.execute(query, {"db": self.database}).scalar())
+                self.most = max(self.most, conn.execute(query, {"db": self.database}).scalar_one())
 
 
 COLUMNS = (

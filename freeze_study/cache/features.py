@@ -12,6 +12,7 @@ epoch, run every stage.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ def build_inputs(
     store, workers = store_of(cfg), worker_count(cfg.num_workers)
     scope_reason = shared_problem(cfg) if problem is None else None
     size, spilled, scope, entry = 0, 0, None, None
+    rows: Mapping[str, torch.Tensor | np.ndarray]  # split -> decoded images or prefix outputs
     if problem is None and scope_reason is None:  # images are decoded only if the store lacks the features
         found = shared_features(
             net, cfg.weights, [cfg.freeze], data, device, cfg.batch_size, store, spill, workers, memo, cfg.image_size
@@ -138,14 +140,15 @@ def build_inputs(
         scope = SHARED_SCOPE if found.stored else RUN_SCOPE
         scope_reason = None if found.stored else f"over the cache's disk budget ({cfg.cache_disk_gib} GiB)"
     else:
-        rows = {
+        decoded = {
             s: decoded_images(split, data, store, workers, spill, cfg.image_size) for s, split in data.splits.items()
         }
-        size = sum(a.nbytes for a in rows.values())
+        size, rows = sum(a.nbytes for a in decoded.values()), decoded
         if problem is None:
             budget, scope = [memory_budget(cfg)], RUN_SCOPE
             rows = {
-                s: prefix_outputs(prefix, a, cfg.batch_size, device, budget, spill, store.root) for s, a in rows.items()
+                s: prefix_outputs(prefix, a, cfg.batch_size, device, budget, spill, store.root)
+                for s, a in decoded.items()
             }
             spilled = sum(r.nbytes for r in rows.values() if isinstance(r, np.ndarray))
     if problem is None:

@@ -41,6 +41,7 @@ def prefix_outputs(
         first = _forward(prefix, images[:1], device)
     shape, dtype = (len(images), *first.shape[1:]), first.dtype
     nbytes = int(np.prod(shape)) * first.element_size()
+    out: torch.Tensor | np.ndarray
     if nbytes <= budget[0]:
         budget[0] -= nbytes
         out = torch.empty(shape, dtype=dtype)
@@ -52,7 +53,10 @@ def prefix_outputs(
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
             chunk = _forward(prefix, images[i : i + batch_size], device)
-            out[i : i + len(chunk)] = chunk if isinstance(out, torch.Tensor) else chunk.float().numpy()
+            if isinstance(out, torch.Tensor):
+                out[i : i + len(chunk)] = chunk
+            else:
+                out[i : i + len(chunk)] = chunk.float().numpy()
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Any
 
 from freeze_study.config import ConfigError, Scope, TrainConfig
 
@@ -84,13 +85,13 @@ def add_fields(
         )
 
 
-def fields_of(cls: type, args: argparse.Namespace) -> dict[str, object]:
+def fields_of(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     """The parsed values of the fields of dataclass `cls`."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-def train_config(args: argparse.Namespace, **changes: object) -> TrainConfig:
+def train_config(args: argparse.Namespace, **changes: Any) -> TrainConfig:
     """The TrainConfig named by the parsed flags."""
     return TrainConfig(**{**fields_of(TrainConfig, args), **changes})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from freeze_study import tracking
 from freeze_study.cli.parser import MODEL_NAME_HELP, add_fields, fields_of, train_config
@@ -43,7 +44,7 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     """The SweepConfig named by the parsed flags (an empty storage or study name, as `mlflow run` passes a
     parameter left out, is the default)."""
     places = scoped(SweepConfig, Scope.PLACE)
-    given = {k: (v or None) if k in places else v for k, v in fields_of(SweepConfig, args).items()}
+    given: dict[str, Any] = {k: (v or None) if k in places else v for k, v in fields_of(SweepConfig, args).items()}
     return SweepConfig(train=train_config(args), **given)
 
 

@@ -8,6 +8,7 @@ import enum
 import math
 import numbers
 from collections.abc import Callable
+from typing import TypeVar
 
 from freeze_study.errors import ExpectedError
 from freeze_study.text import fits, shown
@@ -19,6 +20,8 @@ INT_MAX = 2**63 - 1
 MAX_EXPERIMENT_NAME = 256
 MAX_STUDY_NAME = 512  # Optuna's RDB storage (MAX_INDEXED_STRING_LENGTH)
 
+T = TypeVar("T")
+
 
 class Scope(enum.Enum):
     """What a field is to a sweep: only the study's settings make up its identity (its key)."""
@@ -29,8 +32,9 @@ class Scope(enum.Enum):
     COORDINATION = "coordination"  # how workers coordinate: stored with the sweep, not in its key
 
 
-def option(default: object, help: str, aliases: tuple[str, ...] = (), scope: Scope = Scope.STUDY) -> dataclasses.Field:
+def option(default: T, help: str, aliases: tuple[str, ...] = (), scope: Scope = Scope.STUDY) -> T:
     """A config field with its command-line help (and older flag spellings that still work) and its scope."""
+    # typed as its default, as dataclasses.field is, so `x: int = option(0, ...)` checks the default's type
     return dataclasses.field(default=default, metadata={"help": help, "aliases": aliases, "scope": scope})
 
 

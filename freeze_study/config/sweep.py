@@ -128,7 +128,9 @@ class WorkerConfig:
     """A worker joining a running sweep: where its study is. What it trains is the config the study stores,
     with this host's own settings (`local`: names of `Scope.HOST` fields of TrainConfig; None: the sweep's)."""
 
-    storage: str = option(None, "the sweep's Optuna storage URL, e.g. postgresql://USER@HOST/optuna", scope=PLACE)
+    storage: str | None = option(
+        None, "the sweep's Optuna storage URL, e.g. postgresql://USER@HOST/optuna", scope=PLACE
+    )
     study: str | None = option(None, "the sweep's Optuna study name (default: the storage's only study)", scope=PLACE)
     local: dict[str, object] = dataclasses.field(default_factory=dict)
 

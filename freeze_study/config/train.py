@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from freeze_study.config.fields import (
     INT_MAX,
@@ -28,7 +29,8 @@ from freeze_study.config.fields import (
 )
 from freeze_study.names import DEFAULT_DATA, DEFAULT_EXPERIMENT, IMAGE_SIZE, MAX_FREEZE, registered_model_name
 
-PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
+Precision = Literal["32-true", "16-mixed", "bf16-mixed"]  # what the study's Trainer runs in, "auto" resolved
+PRECISIONS = ("auto", *get_args(Precision))
 AUGMENTATIONS = ("none", "flip")
 SWITCH = ("on", "off")
 ACCELERATORS = ("auto", "cpu", "cuda")
@@ -71,7 +73,7 @@ class TrainConfig:
         scope=HOST,
     )
     seed: int = option(42, "seeds Python, NumPy, torch and the data order; training is deterministic")
-    precision: str = option(
+    precision: Literal["auto"] | Precision = option(
         "auto",
         f"auto: 16-mixed on CUDA, bf16-mixed on CPUs with AMX, else 32-true; or one of {', '.join(PRECISIONS[1:])}",
     )

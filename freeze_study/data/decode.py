@@ -50,7 +50,7 @@ def decode(source: Source, name: str, size: int = IMAGE_SIZE, max_pixels: int = 
         with img:
             _reduce(img, name, max_pixels)
             img = _oriented(img)
-            out = _to_rgb_or_grey(img, name).resize((size, size), Image.BILINEAR)
+            out = _to_rgb_or_grey(img, name).resize((size, size), Image.Resampling.BILINEAR)
             out = out.convert("RGB")  # grey resized first: the same pixels, a third of the work on a big scan
     return np.array(out, dtype=np.uint8)  # writable, as torch.from_numpy wants
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import torch
 
 from freeze_study.data.preprocess import IMAGE_SIZE, input_bytes, to_input
@@ -44,7 +47,10 @@ def make_loader(
     """
     workers = worker_count(num_workers, batch_size * item_bytes)
     sampler = (
-        torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else None
+        # torch types a Dataset without __len__ (an iterable one has none); every dataset here has one
+        torch.utils.data.RandomSampler(cast(Sized, dataset), generator=torch.Generator().manual_seed(seed))
+        if shuffle
+        else None
     )
     return torch.utils.data.DataLoader(
         dataset,

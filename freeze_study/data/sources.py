@@ -97,13 +97,14 @@ def _load_folder(root: Path, memo: FileMemo | None) -> Data:
     for message in [listing.summary(), *listing.warnings]:
         if message:
             warnings.warn(message, stacklevel=3)
-    splits = {}
+    splits, openers = {}, {}
     check = memo.remembered(check_image, IMAGE_CHECK) if memo else check_image
     for split in SPLITS:
         paths = [p for c in classes for p in listing.files[split][c]]
         labels = [i for i, c in enumerate(classes) for _ in listing.files[split][c]]
-        splits[split] = Split(split, [str(p) for p in paths], labels, _OpenFile(paths))
-    check_images([(str(p), partial(check, p)) for s in SPLITS for p in splits[s].opener.paths], available_cpus())
+        openers[split] = _OpenFile(paths)
+        splits[split] = Split(split, [str(p) for p in paths], labels, openers[split])
+    check_images([(str(p), partial(check, p)) for s in SPLITS for p in openers[s].paths], available_cpus())
     if memo:
         memo.flush()
 

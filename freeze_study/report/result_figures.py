@@ -90,6 +90,8 @@ def confusion_matrices(predictions: pd.DataFrame, fig: Figure, recommended: int 
         ax.set_title(f"{level_name(freeze)}{mark}\nn={seeds.get(freeze, 0)} × {per_run} images", fontsize="medium")
         ax.set_xlabel("predicted class")
     axes[0].set_ylabel("true class")
+    if image is None:  # fig.subplots refuses zero panels before this
+        raise ValueError("no test predictions to draw confusion matrices of")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="share of the true class (row)")
     fig.suptitle("Test confusion matrices (counts summed over seeds)")
 

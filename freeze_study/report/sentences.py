@@ -26,7 +26,7 @@ def _p(p: float) -> str:
 
 def recommendation(summary: pd.DataFrame, selection: Selection) -> list[str]:
     """Why the recommended level was chosen (on validation), then its test accuracy and interval."""
-    if selection.level is None:
+    if selection.level is None or selection.best_level is None:  # select_level sets both or neither
         return [f"No level is recommended: {selection.reason}."]
     s, ev = summary.set_index(FREEZE), selection.evidence.set_index(FREEZE)
     k, best = selection.level, selection.best_level

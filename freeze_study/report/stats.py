@@ -85,10 +85,10 @@ def mcnemar_exact(only_a: int, only_b: int, images: int) -> Paired:
 
 def compare(a: Sequence[bool], b: Sequence[bool]) -> Paired:
     """McNemar's exact test of two runs' right/wrong on the same images, in the same order."""
-    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"paired predictions need the same images: {a.shape} vs {b.shape}")
-    return mcnemar_exact(int((a & ~b).sum()), int((~a & b).sum()), len(a))
+    x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if x.shape != y.shape:
+        raise ValueError(f"paired predictions need the same images: {x.shape} vs {y.shape}")
+    return mcnemar_exact(int((x & ~y).sum()), int((~x & y).sum()), len(x))
 
 
 def pooled(pairs: Sequence[Paired]) -> Paired:

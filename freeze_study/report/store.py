@@ -121,7 +121,8 @@ def load_sweep(client: mlflow.MlflowClient, sweep_run_id: str) -> Sweep:
 
     A grid point finished twice (two workers on one sweep) is used once: its first run.
     """
-    rows, long, excluded, usable, used = [], [], [], [], {}
+    rows, long, excluded, usable = [], [], [], []
+    used: dict[tuple[int, int], str] = {}  # grid point -> the run used for it
     finished = sorted(tracking.child_runs(client, sweep_run_id, N.FINISHED), key=lambda r: r.info.start_time)
     for run in finished:
         params, metrics, run_id = run.data.params, run.data.metrics, run.info.run_id

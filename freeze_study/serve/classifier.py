@@ -23,6 +23,7 @@ import mlflow
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel  # mlflow.pyfunc is a lazy loader to a type checker
 from pydantic import BaseModel
 
 from freeze_study import data
@@ -82,7 +83,7 @@ def _checked(precision: str) -> str:
     return precision
 
 
-class ImageClassifier(mlflow.pyfunc.PythonModel):
+class ImageClassifier(PythonModel):
     """The study's network with its pre-processing and class names: images -> `Prediction`s.
 
     Built from a network, class names and the run's precision (`ImageClassifier(net, classes, precision)`),
@@ -109,6 +110,8 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         network = context.artifacts[NETWORK_ARTIFACT]
         self.net = mlflow.pytorch.load_model(network)
         metadata = mlflow.models.Model.load(network).metadata
+        if metadata is None:
+            raise ValueError(f"the network at {network} has no metadata (class names, precision): not a study's model")
         self.classes = tuple(metadata[CLASSES_PARAM])  # in its output order
         self.image_size = int(metadata.get(IMAGE_SIZE_KEY, IMAGE_SIZE))
         self.precision = precision_of(metadata)
@@ -146,6 +149,8 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
 
     def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """N x classes softmax probabilities (float32) for N decoded images, in batches of BATCH_SIZE."""
+        if self.net is None:
+            raise RuntimeError("no network: give ImageClassifier one, or let MLflow load it (load_context)")
         out = [np.zeros((0, len(self.classes)), np.float32)]
         with torch.inference_mode(), self.autocast():
             for start in range(0, len(images), BATCH_SIZE):

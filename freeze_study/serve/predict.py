@@ -126,8 +126,11 @@ def predict_files(classifier: ImageClassifier, files: Sequence[Path | str], prog
 def format_table(predictions: Predictions) -> str:
     """file, class, probability: one row per predicted file, columns aligned."""
     rows = [("file", "class", "probability")]
-    done = [r for r in predictions.results if r.prediction]
-    rows += [(r.file, r.prediction.class_name, f"{r.prediction.probability:.4f}") for r in done]
+    rows += [
+        (r.file, r.prediction.class_name, f"{r.prediction.probability:.4f}")
+        for r in predictions.results
+        if r.prediction
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows)
 

@@ -54,7 +54,7 @@ def register_sweep(experiment: str, sweep_id: str | None, name: str, promote: bo
     sweep_id = resolve_sweep(client, experiment, sweep_id)
     sweep = load_sweep(client, sweep_id)
     choice = select_level(sweep.runs, sweep.predictions)
-    if choice.run_id is None:
+    if choice.run_id is None or choice.level is None or choice.seed is None:  # select_level sets all or none
         raise RegistrationError(f"sweep {sweep_id} recommends no level to register: {choice.reason}")
     run = sweep.runs.set_index(RUN_ID).loc[choice.run_id]
     tags = registry.version_tags(sweep_id, choice.level, choice.seed, choice.rule, run[VAL_ACC], run[TEST_ACC])

@@ -72,9 +72,9 @@ def plan(cfg: SweepConfig, launcher_run_id: str | None = None, say: Callable[[st
             stored = study.user_attrs.get(N.SWEEP_CONFIG_ATTR)
             if stored and SweepConfig.from_attrs(stored, url, name).key() != cfg.key():
                 raise StorageError(f"study {name!r} in {redact(url)} holds another sweep: choose another name")
-            parent_id = study.user_attrs.get(N.PARENT_RUN_ATTR)
+            parent_id: str | None = study.user_attrs.get(N.PARENT_RUN_ATTR)
             new = parent_id is None
-            if new:
+            if parent_id is None:
                 parent_id = sweeps.find_or_create_parent(cfg, launcher_run_id)
             else:
                 sweeps.joined(launcher_run_id, parent_id)
@@ -173,8 +173,8 @@ def end_lost_runs(
     `say`); children of trials failed by a process that died before it got here are ended too.
     """
     trials = study.get_trials(deepcopy=False)
-    for trial in noticed:
-        say(f"{point_of(trial)} (trial {trial.number}) {lost_reason(trial, trials, cfg.max_retries)}")
+    for lost in noticed:
+        say(f"{point_of(lost)} (trial {lost.number}) {lost_reason(lost, trials, cfg.max_retries)}")
     by_number = {t.number: t for t in trials}
     for number, run_id in sweeps.running_children(parent_id).items():
         trial = by_number.get(number)

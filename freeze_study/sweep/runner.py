@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import mlflow
 
-from freeze_study.config import SweepConfig, WorkerConfig
+from freeze_study.config import ConfigError, SweepConfig, WorkerConfig
 from freeze_study.sweep import planner
 from freeze_study.sweep.worker import Progress, work
 
@@ -58,6 +58,8 @@ def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print, launcher_run
 def run_worker(cfg: WorkerConfig, say: Callable[[str], None] = print) -> SweepResult:
     """Join the sweep `cfg.study` in `cfg.storage` (default: its only study) and train queued points until none
     is left, with this host's own settings (`cfg.local`) where given, else the study's."""
+    if cfg.storage is None:  # WorkerConfig refuses it already; a worker has no default storage
+        raise ConfigError("a worker needs the sweep's storage (--storage URL)")
     return _result(planner.join(cfg.storage, cfg.study, cfg.local, say), say)
 
 
@@ -68,7 +70,7 @@ def _result(plan: planner.Plan, say: Callable[[str], None]) -> SweepResult:
         plan.storage.close()
     return SweepResult(
         plan.parent_id,
-        plan.cfg.study_name,
+        plan.study.study_name,  # plan.cfg.study_name, which a plan always has
         progress.finished,
         progress.trained,
         progress.failures,

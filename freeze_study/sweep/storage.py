@@ -130,6 +130,8 @@ class Storage:
             self._file = None
 
     def _connect(self) -> sqlalchemy.engine.Connection:
+        if self._engine is None:  # only PostgreSQL has one: SQLite's lock is a file beside it
+            raise StorageError(f"storage {redact(self.url)}: no database server to connect to")
         with _opening(self.url):
             return self._engine.connect()
 
@@ -158,7 +160,7 @@ def _same_database(a: str, b: str) -> bool:
     if x.get_backend_name() != y.get_backend_name():
         return False
     if x.get_backend_name() == "sqlite":
-        return bool(x.database and y.database) and os.path.realpath(x.database) == os.path.realpath(y.database)
+        return bool(x.database and y.database and os.path.realpath(x.database) == os.path.realpath(y.database))
     return (x.host or "localhost", x.port, x.database) == (y.host or "localhost", y.port, y.database)
 
 

@@ -54,7 +54,7 @@ def work(plan: Plan, say: Callable[[str], None] = print) -> Progress:
         while True:
             noticed = plan.lost.fail(plan.study, plan.rdb, plan.cfg.grace_period_s, all_running=False)
             if noticed:
-                with plan.storage.exclusive(plan.cfg.study_name):
+                with plan.storage.exclusive(plan.study.study_name):
                     end_lost_runs(plan.study, plan.parent_id, plan.cfg, say, noticed)
             taken = take(plan.study, plan.rdb)
             if taken is None:
@@ -162,7 +162,7 @@ def _tell(trial, study, state: TrialState | None, attrs: dict, value: float | No
 
 def _settle(plan: Plan, progress: Progress) -> Progress:
     """Under the study's lock: the parent's status from the trials and runs, as `sweeps.settle_parent` sets it."""
-    with plan.storage.exclusive(plan.cfg.study_name):
+    with plan.storage.exclusive(plan.study.study_name):
         trials = plan.study.get_trials(deepcopy=False)
         done = sweeps.finished_points(plan.parent_id)
         latest = {}
@@ -171,13 +171,15 @@ def _settle(plan: Plan, progress: Progress) -> Progress:
         failures = {}
         for freeze, seed in plan.cfg.grid:
             name = N.grid_point_name(freeze, seed)
-            t = latest.get(name)
-            if name in done or t is None or t.state in ACTIVE:
+            last = latest.get(name)
+            if name in done or last is None or last.state in ACTIVE:
                 continue
             reason = (
-                lost_reason(t, trials, plan.cfg.max_retries) if was_lost(t) else t.user_attrs.get(N.FAIL_REASON_ATTR)
+                lost_reason(last, trials, plan.cfg.max_retries)
+                if was_lost(last)
+                else last.user_attrs.get(N.FAIL_REASON_ATTR)
             )
-            failures[name] = reason or f"trial {t.number} ended {t.state.name} without a FINISHED run"
+            failures[name] = reason or f"trial {last.number} ended {last.state.name} without a FINISHED run"
         waiting = sum(t.state == TrialState.WAITING for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if not (waiting or running):
@@ -197,11 +199,12 @@ def _abandon(plan: Plan, exc: BaseException) -> None:
     """This worker stops early: unless other workers still train, end the parent KILLED (Ctrl-C, SIGTERM) or
     FAILED, saying how many points are left in the queue."""
     try:
-        with plan.storage.exclusive(plan.cfg.study_name):
+        with plan.storage.exclusive(plan.study.study_name):
             if plan.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 return  # they will settle it
             left = len(plan.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
             note = f"{left} grid points left in the queue for the next worker"
+            cause: BaseException
             if isinstance(exc, STOPS_THE_SWEEP):
                 cause = exc  # what the user must fix, as every point would fail on it
             elif isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):

@@ -69,7 +69,7 @@ def params(values: Mapping[str, str]) -> None:
     cannot change a param. Raises ConfigError for a different value, or for a spelling that
     MLflow's autolog would log again differently (`AUTOLOG_PARAMS`), rejecting its batch.
     """
-    run_id = mlflow.active_run().info.run_id
+    run_id = _active_run().info.run_id
     existing = mlflow.MlflowClient().get_run(run_id).data.params
     new = {}
     for key, value in values.items():
@@ -123,7 +123,7 @@ def source_commit() -> None:
     """The code's git commit as MLflow's `mlflow.source.git.commit` tag, when MLflow did not set it
     (it looks at the entry script, e.g. `.venv/bin/freeze-study`, which git ignores): taken from the
     checkout this package is imported from; nothing when that is not a git repository."""
-    run = mlflow.active_run()
+    run = _active_run()
     if GIT_COMMIT_TAG in run.data.tags:
         return
     commit = get_git_commit(str(Path(__file__).resolve().parent))
@@ -149,7 +149,9 @@ def data(spec: str, classes: tuple[str, ...], digest: str) -> None:
         else:
             source = HuggingFaceDatasetSource(path=spec, split=split)
         name = f"{shown(Path(spec).name)}-{split}"
-        mlflow.log_input(MetaDataset(source, name=name, digest=digest[:16]), context=context)
+        # MLflow leaves Dataset.profile abstract in MetaDataset, which is meant to be made (Dataset is no ABC)
+        dataset = MetaDataset(source, name=name, digest=digest[:16])  # type: ignore[abstract]
+        mlflow.log_input(dataset, context=context)
 
 
 def feature_cache(
@@ -197,10 +199,18 @@ def model(net: nn.Module, input_example: np.ndarray, metadata: Mapping[str, obje
         raise StoreError(_cannot_write(exc)) from None
 
 
+def _active_run() -> mlflow.ActiveRun:
+    """The run these functions log to; RuntimeError outside `mlflow.start_run` (a caller's bug)."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("no active MLflow run to record into")
+    return run
+
+
 def _cannot_write(exc: BaseException) -> str:
     uri = mlflow.get_artifact_uri()
     return (
-        f"cannot write the artifacts of run {mlflow.active_run().info.run_id} to {uri} ({reason(exc)}); "
+        f"cannot write the artifacts of run {_active_run().info.run_id} to {uri} ({reason(exc)}); "
         "make that location writable for this user, or point the experiment at one that is "
         "(a tracking server: mlflow server --artifacts-destination DIR serves them for its clients)"
     )

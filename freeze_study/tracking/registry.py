@@ -86,7 +86,7 @@ def register(
     _create_model(client, name)  # checks the name before anything is logged
     version = find_version(client, name, run_id)
     created = version is None
-    if created:
+    if version is None:
         mine = mlflow.register_model(log_model(), name, tags=dict(tags))
         version = find_version(client, name, run_id) or mine
         if int(version.version) != int(mine.version):  # another process registered this run meanwhile
@@ -111,7 +111,7 @@ def _move_aliases(client: mlflow.MlflowClient, version: ModelVersion, created: b
         client.set_registered_model_alias(name, CHAMPION_ALIAS, str(number))
         if client.get_registered_model(name).aliases.get(CHALLENGER_ALIAS) in (number, str(number)):
             client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
-        return Registration(name, number, created, number, current and int(current.version))
+        return Registration(name, number, created, number, None if current is None else int(current.version))
     client.set_registered_model_alias(name, CHALLENGER_ALIAS, str(number))
     return Registration(name, number, created, int(current.version), None)
 

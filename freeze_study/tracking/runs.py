@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 
 import mlflow
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric, Run, RunStatus
 from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
 from freeze_study import errors
@@ -115,7 +115,8 @@ def mark_failed(run_id: str, exc: BaseException, quiet: bool = False) -> None:
         if not quiet:
             raise
         warnings.warn(f"could not record why run {run_id} failed: {errors.reason(failure)}", stacklevel=3)
-        if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == run_id:
             with contextlib.suppress(Exception):  # end_run leaves the run inactive here before it writes
                 mlflow.end_run(FAILED)
 
@@ -154,7 +155,7 @@ def set_status(run_id: str, status: str) -> None:
         client.update_run(run_id, status=status)
 
 
-def child_runs(client: mlflow.MlflowClient, parent_id: str, status: str | None = None) -> list:
+def child_runs(client: mlflow.MlflowClient, parent_id: str, status: str | None = None) -> list[Run]:
     """The runs nested under `parent_id` (optionally only those with `status`), all pages.
 
     The one definition of "a sweep's child": MLflow's parent tag, in the parent's experiment.
@@ -163,7 +164,8 @@ def child_runs(client: mlflow.MlflowClient, parent_id: str, status: str | None =
     query = f"tags.`{PARENT_RUN_TAG}` = '{parent_id}'"
     if status:
         query += f" and attributes.status = '{status}'"
-    runs, token = [], None
+    runs: list[Run] = []
+    token: str | None = None
     while True:  # search_runs pages at 1000 runs
         page = client.search_runs([experiment_id], query, page_token=token)
         runs.extend(page)

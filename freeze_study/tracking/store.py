@@ -60,15 +60,16 @@ def check_launcher_store(run_id: str) -> None:
     )
 
 
-def use_experiment(name: str) -> None:
-    """Make `name` the active experiment (created if missing), tagged as model training; StoreError when the
-    store refuses it (e.g. an experiment of that name was deleted)."""
+def use_experiment(name: str) -> str:
+    """Make `name` the active experiment (created if missing), tagged as model training, and return its id;
+    StoreError when the store refuses it (e.g. an experiment of that name was deleted)."""
     try:
         experiment = mlflow.set_experiment(name)
     except mlflow.exceptions.MlflowException as exc:
         uri = mlflow.get_tracking_uri()
         raise StoreError(f"cannot use experiment '{name}' in {uri}: {one_line(exc.message)}") from None
     mark_model_training(experiment.experiment_id)
+    return experiment.experiment_id
 
 
 def mark_model_training(experiment_id: str) -> None:

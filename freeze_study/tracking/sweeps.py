@@ -42,8 +42,7 @@ def experiment_of(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
     client = mlflow.MlflowClient()
     if launcher_run_id:
         return client.get_run(launcher_run_id).info.experiment_id
-    use_experiment(cfg.train.experiment_name())
-    return client.get_experiment_by_name(cfg.train.experiment_name()).experiment_id
+    return use_experiment(cfg.train.experiment_name())
 
 
 def find_or_create_parent(cfg: SweepConfig, launcher_run_id: str | None = None) -> str:
@@ -147,8 +146,8 @@ def latest_sweep(client: mlflow.MlflowClient, experiment_name: str) -> str | Non
     return runs[0].info.run_id if runs else None
 
 
-def finished_points(parent_id: str) -> set[str]:
-    """Grid-point names that have a FINISHED child run under the parent."""
+def finished_points(parent_id: str) -> set[str | None]:
+    """Grid-point names that have a FINISHED child run under the parent (None: a child without the tag)."""
     client = mlflow.MlflowClient()
     return {r.data.tags.get(N.GRID_POINT_TAG) for r in child_runs(client, parent_id, N.FINISHED)}
 

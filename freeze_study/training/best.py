@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from freeze_study.names import VAL_LOSS
+from freeze_study.training.module import Outputs
 
 
 class BestWeights(pl.Callback):
@@ -26,7 +27,7 @@ class BestWeights(pl.Callback):
         self.best_score = math.inf
         self.best_epoch: int | None = None  # 0-based
         self._state: dict[str, torch.Tensor] | None = None
-        self.val_outputs = None  # the best epoch's validation outputs, if the module keeps them
+        self.val_outputs: Outputs | None = None  # the best epoch's validation outputs, if the module keeps them
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:

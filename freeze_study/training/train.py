@@ -108,9 +108,9 @@ def train(
             board_dir = os.path.join(root, "tensorboard")
             board = TensorBoardLogger(board_dir, name="", version="", default_hp_metric=False)
             run = prepare(cfg, data, device, spill, memo)
-            if digest := weights_sha256(cfg.weights, partial(file_sha256, memo=memo)):  # which weights, exactly
-                params[WEIGHTS_SHA256_PARAM] = digest
-                tracking.record.params({WEIGHTS_SHA256_PARAM: digest})
+            if weights_digest := weights_sha256(cfg.weights, partial(file_sha256, memo=memo)):  # which, exactly
+                params[WEIGHTS_SHA256_PARAM] = weights_digest
+                tracking.record.params({WEIGHTS_SHA256_PARAM: weights_digest})
             if memo:
                 memo.close()  # everything the run checks and hashes is done
             trainable, total = count_params(run.net)
@@ -129,6 +129,8 @@ def train(
             best_epoch = best.restore(run.module)
             with clock(TEST_TIME):
                 (test,) = trainer.test(run.module, run.loaders["test"], verbose=False)
+            if best.val_outputs is None or run.module.test_outputs is None:
+                raise RuntimeError("the Trainer kept no validation or test outputs to evaluate")
             outputs = {"validation": best.val_outputs, "test": run.module.test_outputs}
             evidence = [evaluate.split_predictions(outputs[s], data, s) for s in EVALUATED_SPLITS]
             val_acc = run.module.history[best_epoch][VAL_ACC]
