@@ -20,13 +20,18 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import freeze_study.names as N
 from freeze_study.bench.limits import layout_seconds, level_flops, matmul_rate
 from freeze_study.bench.sweep_phase import PHASES, bench_data, bench_weights, run_phase
 from freeze_study.config import BenchConfig, SweepConfig
 
-MODES = {"original": {"feature_cache": "off", "memory_format": "contiguous"}, "cached": {"feature_cache": "on"}}
+# The two phases: the original recipe (no cache, NCHW) and the cached one; each a change of the benchmark's config.
+MODES: dict[str, dict[str, Any]] = {
+    "original": {"feature_cache": "off", "memory_format": "contiguous"},
+    "cached": {"feature_cache": "on"},
+}
 
 
 def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
@@ -51,7 +56,7 @@ def run_sweep_bench(bench: BenchConfig, say=print) -> dict:
     device = resolve_device(bench.train)
     rate = matmul_rate(device.accelerator, device.autocast or _float32())
     layouts = layout_seconds(device.accelerator, size=bench.train.image_size)
-    result = {
+    result: dict[str, Any] = {
         "data": bench.train.data,
         "train_per_class": bench.train_per_class,
         "images": sizes,

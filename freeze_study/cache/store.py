@@ -53,7 +53,7 @@ class Writer:
 
     kind: str
     key: str
-    array: np.ndarray
+    array: np.memmap  # open_memmap's: written, flushed, then renamed into place
     tmp: Path
     shared: bool
     meta: dict
