@@ -66,6 +66,8 @@ def test_sweep_config_travels_through_the_study(tiny_config):
 
 
 def test_only_a_dead_process_scratch_is_removed(tmp_path):
+    root = tmp_path / "scratch"  # a folder of its own: the test's store lies in tmp_path
+    root.mkdir()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     names = [
@@ -76,10 +78,10 @@ def test_only_a_dead_process_scratch_is_removed(tmp_path):
         "features-unrelated",
     ]
     for name in names:
-        (tmp_path / name).mkdir()
-    (tmp_path / f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy").write_bytes(b"half")  # a file: removed
-    removed = remove_orphans([tmp_path, tmp_path / "missing"])
+        (root / name).mkdir()
+    (root / f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy").write_bytes(b"half")  # a file: removed
+    removed = remove_orphans([root, root / "missing"])
     assert sorted(p.name for p in removed) == sorted(
         [*names[:2], f"{N.FEATURES_SCRATCH}{gone.pid}@{HOST}-zz9x8c7v.npy"]
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    assert sorted(p.name for p in root.iterdir()) == sorted(names[2:])
