@@ -45,7 +45,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 test: install ## every tier: unit, integration, system (servers, PostgreSQL, browser; what CI runs)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-fast: install ## the unit and integration tiers (no servers, no browser; under 3 minutes)
 	$(BIN)/python -m pytest -q tests/unit tests/integration
