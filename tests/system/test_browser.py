@@ -89,9 +89,11 @@ def test_the_mlflow_ui_shows_the_sweep(mlflow_server, tiny_config, page, capsys,
         page.get_by_text(name, exact=True).first.wait_for()
     page.get_by_role("link", name=N.TEST_ACC, exact=True).first.wait_for(state="attached")  # a metrics table row
     close_assistant(page)
-    page.locator("xpath=//div[normalize-space(text())='Metrics:']/following-sibling::div[1]").click()
+    metrics = page.locator("xpath=//div[normalize-space(text())='Metrics:']/following-sibling::div[1]")
+    metrics.locator("[role=combobox]").focus()  # the select opens from the keyboard whatever else covers it
+    page.keyboard.press("ArrowDown")
     page.keyboard.type(N.TEST_ACC)
-    page.keyboard.press("Enter")
+    page.locator(f"[class*='select-item-option'][title='{N.TEST_ACC}']").first.click()
     page.keyboard.press("Escape")
     page.locator(".js-plotly-plot").get_by_text(N.TEST_ACC, exact=True).first.wait_for()
     page.screenshot(path=str(out / "mlflow-compare-runs.png"))

@@ -15,12 +15,14 @@ from freeze_study.cli import main
 from freeze_study.training import train
 from tests.helpers import (
     PROJECT,
+    TINY_IMAGE_SIZE,
     assert_complete_run,
     mlflow_run,
     runs_of,
 )
 
 TRAIN = ["train", "--weights", "none", "--epochs", "1", "--batch-size", "4", "--num-workers", "0", "--freeze", "4"]
+TRAIN += ["--image-size", str(TINY_IMAGE_SIZE)]
 
 
 # 8. mlflow run -P lr=1e-4

@@ -80,11 +80,14 @@ def test_sweep_and_report_against_a_tracking_server(mlflow_server, tiny_config, 
 
 
 TRAIN = ["train", "--weights", "none", "--epochs", "1", "--batch-size", "4", "--num-workers", "0", "--freeze", "4"]
+TRAIN += ["--image-size", str(TINY_IMAGE_SIZE)]
 
 
 def test_a_server_whose_artifact_root_cannot_be_written(mlflow_server, tiny_config, tmp_path, capsys, monkeypatch):
-    # MLflow retries a server's 500 seven times with backoff (about 4 minutes) before the error this test reads
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # MLflow retries a failed upload seven times, waiting 2 s, 4 s, ... 120 s (about 4 minutes); the same retries
+    # without the waits reach the same error
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
     root = tmp_path / "server-artifacts"
     shutil.rmtree(root, ignore_errors=True)
     root.write_text("a file where the server's artifact root should be")
