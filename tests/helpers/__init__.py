@@ -12,6 +12,7 @@ from tests.helpers.data import (
     make_image_folder,
     md_table,
     sweep_args,
+    write_image,
 )
 from tests.helpers.logged import (
     EPOCHS,
@@ -68,6 +69,7 @@ __all__ = [
     "make_image_folder",
     "sweep_args",
     "md_table",
+    "write_image",
     "runs_of",
     "sweep_parents",
     "children",

@@ -73,3 +73,10 @@ def md_table(md: str, heading: str) -> list[list[str]]:
             break
         rows.append([c.strip() for c in line.strip()[1:-1].split(" | ")])
     return rows
+
+
+def write_image(path: Path, size=(24, 16), color=(200, 30, 30), **save) -> Path:
+    """A one-colour RGB image saved at `path` (its folders made; `save` passed to Pillow, e.g. `format=`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, **save)
+    return path

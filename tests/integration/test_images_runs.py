@@ -30,12 +30,6 @@ from freeze_study.training import train
 from tests.helpers import CLASSES
 
 
-def image(path: Path, size=(24, 16), color=(200, 30, 30), **save) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path, **save)
-    return path
-
-
 # 3. Photos as phones store them
 def test_exif_orientation_is_applied_on_both_paths(image_folder):
     stored = Image.new("RGB", (80, 40), (220, 20, 20))

@@ -20,25 +20,19 @@ from freeze_study.data import (
     load_data,
     make_loader,
 )
-from tests.helpers import CLASSES, make_image_folder
+from tests.helpers import CLASSES, make_image_folder, write_image
 
 
 def counts(data) -> dict[str, int]:
     return {s: len(split) for s, split in data.splits.items()}
 
 
-def image(path: Path, size=(24, 16), color=(200, 30, 30), **save) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path, **save)
-    return path
-
-
 # 1. Entries that are not part of the data set
 def test_hidden_and_system_entries_are_ignored_at_every_level(image_folder):
     for split in ("train", "validation", "test"):  # Jupyter's checkpoints, with images, in every split
-        image(image_folder / split / ".ipynb_checkpoints" / "healthy_0-checkpoint.jpg")
-    image(image_folder / "train" / "healthy" / ".ipynb_checkpoints" / "x-checkpoint.jpg")
-    image(image_folder / "train" / "__MACOSX" / "healthy" / "._healthy_0.jpg")  # a zip made on a Mac
+        write_image(image_folder / split / ".ipynb_checkpoints" / "healthy_0-checkpoint.jpg")
+    write_image(image_folder / "train" / "healthy" / ".ipynb_checkpoints" / "x-checkpoint.jpg")
+    write_image(image_folder / "train" / "__MACOSX" / "healthy" / "._healthy_0.jpg")  # a zip made on a Mac
     (image_folder / "train" / "healthy" / "._healthy_0.jpg").write_bytes(b"\x00\x05\x16\x07AppleDouble")
     (image_folder / "test" / "bean_rust" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     with pytest.warns(UserWarning, match=r"skipped 7 entries in .*: 7 hidden or system \(e\.g\. .*\)"):
@@ -48,7 +42,7 @@ def test_hidden_and_system_entries_are_ignored_at_every_level(image_folder):
 
 
 def test_a_checkpoint_folder_in_one_split_only_is_not_a_missing_class(image_folder):
-    image(image_folder / "validation" / "__MACOSX" / "x.jpg")
+    write_image(image_folder / "validation" / "__MACOSX" / "x.jpg")
     with pytest.warns(UserWarning, match="1 hidden or system"):
         assert load_data(str(image_folder)).classes == CLASSES
 
@@ -168,7 +162,7 @@ def test_common_spellings_of_the_validation_split(image_folder):
 
 
 def test_images_outside_class_folders_are_counted_and_an_archive_is_named(image_folder):
-    image(image_folder / "train" / "stray.jpg")
+    write_image(image_folder / "train" / "stray.jpg")
     with pytest.warns(UserWarning, match=r"1 not in a class folder \(e\.g\. .*stray\.jpg\)"):
         assert counts(load_data(str(image_folder)))["train"] == 9
     (image_folder.parent / "beans.zip").write_bytes(b"PK\x03\x04")
